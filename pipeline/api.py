@@ -1,0 +1,74 @@
+"""Harper's Operations API over HTTP: ``POST /`` with a JSON body and Basic auth, in every worker."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import codec, harper
+from .config import Settings
+from .operations import Operations
+
+log = logging.getLogger(__name__)
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=codec.dumps(body), status=status, content_type="application/json")
+
+
+class Api:
+    def __init__(self, operations: Operations, settings: Settings) -> None:
+        self.operations = operations
+        self.settings = settings
+        self._runner: web.AppRunner | None = None
+
+    def user_of(self, request: web.Request) -> str | None:
+        """The authenticated user name, or None."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        ok = hmac.compare_digest(username.encode(), self.settings.admin_username.encode()) and \
+            hmac.compare_digest(password.encode(), self.settings.admin_password.encode())
+        return username if ok else None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        user = self.user_of(request)
+        if user is None:
+            return _json({"error": "Login failed"}, 401)
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            return _json(harper.INVALID_JSON().body(), 400)
+        try:
+            answer = await self.operations.call(body, user)
+        except harper.HarperError as err:
+            return _json(err.body(), err.status)
+        except Exception:  # noqa: BLE001 - one bad request must not take the API down
+            log.exception("operation failed", extra={"operation": body.get("operation")})
+            return _json({"error": "There was an error processing the request; see the worker log."}, 500)
+        return _json(answer)
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=1024 ** 3)
+        app.router.add_post("/", self.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port).start()
+        log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,94 @@
+"""The Faust application: the worker process, its consumer group and its three agents.
+
+- ``intake`` consumes ``operations`` and runs each job's first stage (the splitter);
+- ``shard_writer`` consumes ``shard-log`` and applies commands to the shard stores;
+- ``tracker`` consumes ``job-status`` and keeps each job's record in the ``jobs`` topic.
+
+Faust assigns the partitions of all three among the workers that share the
+application id; the HTTP API runs in every worker beside them.
+"""
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from . import jobs, topics
+from .api import Api
+from .config import Settings
+from .operations import Operations
+from .worker import Worker
+from .writer import apply_command
+
+log = logging.getLogger(__name__)
+
+#: loads running at once in one worker (each holds one partial command per shard)
+INTAKE_CONCURRENCY = 4
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=settings.rebalance_timeout,
+        broker_session_timeout=max(settings.rebalance_timeout * 2, 6.0),
+        broker_heartbeat_interval=1.0,
+        stream_buffer_maxsize=64,
+        producer_acks=-1,
+        logging_config=None,
+    )
+    worker = Worker(settings)
+    operations = Operations(worker)
+    api = Api(operations, settings)
+
+    def source(name: str) -> faust.TopicT:
+        return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
+
+    @app.task
+    async def start_worker() -> None:
+        await worker.start()
+        await api.start()
+
+    @app.on_before_shutdown.connect
+    async def stop_worker(app: faust.App, **kwargs) -> None:
+        await api.stop()
+        await worker.stop()
+
+    @app.agent(source("operations"), concurrency=INTAKE_CONCURRENCY)
+    async def intake(stream):
+        await worker.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            await operations.intake(message.key, message.value, message.partition, message.offset)
+
+    @app.agent(source("shard-log"))
+    async def shard_writer(stream):
+        await worker.ready.wait()
+        async for event in stream.events():
+            message = event.message
+            await apply_command(worker, message.partition, message.offset, message.value)
+
+    @app.agent(source("job-status"))
+    async def tracker(stream):
+        await worker.ready.wait()
+        async for event in stream.events():
+            await track(worker, topics.decode("job-status", event.message.value))
+
+    app.pipeline_worker = worker  # type: ignore[attr-defined]
+    return app
+
+
+async def track(worker: Worker, ev: dict) -> None:
+    """Fold one job event; publish the completion it implies."""
+    record, follow = jobs.fold(worker.jobs.get(ev["job_id"]), ev)
+    if follow is not None:
+        record, _ = jobs.fold(record, follow)
+        await worker.bus.send_avro("job-status", follow, key=ev["job_id"].encode())
+    if record is not None:
+        await worker.jobs_log.put(ev["job_id"], record, wait=False)

@@ -1,0 +1,111 @@
+"""The catalog: databases, tables, primary keys and the attributes each table has seen.
+
+Every worker holds the whole catalog in memory, folded from the compacted
+``catalog`` topic (see :mod:`pipeline.logview`). Keys are ``db`` for a
+database, ``db/table`` for a table and ``db/table/attr`` for an attribute, so
+two workers adding attributes to the same table never overwrite each other;
+a drop writes tombstones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+TIMESTAMPS = ("__createdtime__", "__updatedtime__")
+
+
+@dataclass
+class TableDef:
+    database: str
+    name: str
+    primary_key: str
+    created: float = 0.0
+    #: attribute name -> epoch ms it was first seen (insertion order kept)
+    attributes: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.database}.{self.name}"
+
+    def attribute_names(self) -> list[str]:
+        return list(self.attributes)
+
+
+class Catalog:
+    """In-memory catalog, folded from catalog records (key, value)."""
+
+    def __init__(self) -> None:
+        self._databases: dict[str, float] = {}
+        self._tables: dict[tuple[str, str], TableDef] = {}
+
+    # ---- reads -------------------------------------------------------------
+    def has_database(self, database: str) -> bool:
+        return database in self._databases
+
+    def databases(self) -> list[str]:
+        return sorted(self._databases)
+
+    def table(self, database: str, table: str) -> TableDef | None:
+        return self._tables.get((database, table))
+
+    def tables(self, database: str) -> list[TableDef]:
+        return sorted((t for (db, _), t in self._tables.items() if db == database), key=lambda t: t.name)
+
+    # ---- the records that change it -----------------------------------------
+    @staticmethod
+    def database_record(database: str, created: float) -> tuple[str, dict]:
+        return database, {"kind": "database", "database": database, "created": created}
+
+    @staticmethod
+    def table_record(database: str, table: str, primary_key: str, created: float) -> tuple[str, dict]:
+        return f"{database}/{table}", {"kind": "table", "database": database, "table": table,
+                                       "primary_key": primary_key, "created": created}
+
+    @staticmethod
+    def attribute_record(database: str, table: str, attribute: str, created: float) -> tuple[str, dict]:
+        return f"{database}/{table}/{attribute}", {"kind": "attribute", "database": database, "table": table,
+                                                   "attribute": attribute, "created": created}
+
+    def new_attribute_records(self, tdef: TableDef, names: Iterable[str], now: float) -> list[tuple[str, dict]]:
+        return [self.attribute_record(tdef.database, tdef.name, n, now)
+                for n in dict.fromkeys(names) if n not in tdef.attributes]
+
+    def drop_table_keys(self, database: str, table: str) -> list[str]:
+        tdef = self._tables.get((database, table))
+        attrs = tdef.attributes if tdef else {}
+        return [f"{database}/{table}/{a}" for a in attrs] + [f"{database}/{table}"]
+
+    def drop_database_keys(self, database: str) -> list[str]:
+        keys: list[str] = []
+        for tdef in self.tables(database):
+            keys += self.drop_table_keys(database, tdef.name)
+        return keys + [database]
+
+    def apply(self, key: str, value: dict[str, Any] | None) -> None:
+        """Fold one catalog record (``value`` None is a tombstone)."""
+        parts = key.split("/")
+        if value is None:
+            if len(parts) == 1:
+                self._databases.pop(parts[0], None)
+            elif len(parts) == 2:
+                self._tables.pop((parts[0], parts[1]), None)
+            else:
+                tdef = self._tables.get((parts[0], parts[1]))
+                if tdef:
+                    tdef.attributes.pop("/".join(parts[2:]), None)
+            return
+        kind = value["kind"]
+        if kind == "database":
+            self._databases.setdefault(value["database"], value["created"])
+        elif kind == "table":
+            db, name = value["database"], value["table"]
+            self._databases.setdefault(db, value["created"])
+            if (db, name) not in self._tables:
+                tdef = TableDef(db, name, value["primary_key"], value["created"])
+                for attr in (tdef.primary_key, *TIMESTAMPS):
+                    tdef.attributes.setdefault(attr, value["created"])
+                self._tables[(db, name)] = tdef
+        elif kind == "attribute":
+            tdef = self._tables.get((value["database"], value["table"]))
+            if tdef is not None:
+                tdef.attributes.setdefault(value["attribute"], value["created"])

@@ -1,0 +1,98 @@
+"""Harper's typing of CSV cells (``autoCast`` and ``autoCastJSONDeep``), in one place.
+
+- ``""`` stays ``""``; ``true``/``TRUE`` and ``false``/``FALSE`` are booleans
+  (``False`` stays a string); ``null``/``NULL``/``undefined`` are null.
+- A number is converted when it is a finite decimal number (surrounding
+  whitespace and a leading ``+`` allowed) with no exponent, and does not start
+  with ``0`` unless it is ``0`` or starts with ``0.``: ``007`` and ``1e3`` stay
+  strings, ``-007`` is -7. Integers stay exact at any size (Harper rounds
+  above 2^53: a bug we do not copy).
+- A full ISO-8601 date-time with a zone is a Date in Harper; it is kept as the
+  text JavaScript's ``Date.toISOString()`` prints for it.
+- A cell that looks like a JSON object or array is parsed when it parses.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
+_WORDS: dict[str, Any] = {"true": True, "TRUE": True, "false": False, "FALSE": False,
+                          "null": None, "NULL": None, "undefined": None,
+                          # NaN is a number in JavaScript but has no JSON form: null is what a reader gets
+                          "NaN": None}
+_NUMERIC_START = frozenset("0123456789+-. \t\n\r")
+
+
+def _number(text: str) -> int | float | None:
+    if _NUMBER.fullmatch(text) is None:
+        return None
+    if text[0] == "0" and text != "0" and not text.startswith("0."):
+        return None
+    stripped = text.strip()
+    if "." not in stripped:
+        return int(stripped)
+    whole, _, fraction = stripped.partition(".")
+    if not fraction.strip("0"):
+        # "5." and "5.0" are the number 5, which JSON writes as 5
+        return int(whole) if whole.lstrip("+-") else 0
+    number = float(stripped)
+    return int(number) if number.is_integer() else number
+
+
+def _iso(text: str) -> str | None:
+    if _DATETIME.fullmatch(text) is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def auto_cast(value: str) -> Any:
+    """Harper's ``autoCast`` of one cell."""
+    if not value:
+        return value
+    if value in _WORDS:
+        return _WORDS[value]
+    first = value[0]
+    if first in _NUMERIC_START:
+        number = _number(value)
+        if number is not None:
+            if number == 0 and isinstance(number, int):
+                return 0  # "-0" is 0
+            return number
+    if first.isdigit() and len(value) >= 20 and value[4] == "-":
+        iso = _iso(value)
+        if iso is not None:
+            return iso
+    return value
+
+
+def cast_json_deep(value: Any) -> Any:
+    """Harper's ``autoCastJSONDeep``: parse strings that look like JSON objects or arrays, at any depth."""
+    if isinstance(value, str):
+        if len(value) >= 2 and ((value[0] == "{" and value[-1] == "}") or (value[0] == "[" and value[-1] == "]")):
+            try:
+                return cast_json_deep(json.loads(value))
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, list):
+        return [cast_json_deep(v) for v in value]
+    if isinstance(value, dict):
+        return {k: cast_json_deep(v) for k, v in value.items()}
+    return value
+
+
+def type_cell(value: str) -> Any:
+    """What every CSV load does to a cell."""
+    typed = auto_cast(value)
+    if isinstance(typed, str) and typed and typed[0] in "{[":
+        return cast_json_deep(typed)
+    return typed

@@ -1,0 +1,236 @@
+"""``harper-pipeline``: run the pipeline, submit operations, read jobs."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import codec, config, harper, jobs, logs, topics
+from .config import Settings
+
+log = logging.getLogger("pipeline.cli")
+
+EMBEDDED_FILE = "embedded-broker.json"
+
+
+# ---- finding the broker --------------------------------------------------------------
+def _resolved(settings: Settings) -> Settings:
+    """Settings with a bootstrap address: the configured one, or the running embedded broker's."""
+    if settings.bootstrap_servers:
+        return settings
+    marker = settings.data_dir / EMBEDDED_FILE
+    if marker.exists():
+        return settings.with_bootstrap(json.loads(marker.read_text())["bootstrap"])
+    sys.exit("harper-pipeline: no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the pipeline with "
+             "`harper-pipeline up` (it writes the embedded broker's address to "
+             f"{marker})")
+
+
+# ---- running ---------------------------------------------------------------------------
+def run_worker(settings: Settings) -> None:
+    """Create the topics, then run one Faust worker until it is stopped."""
+    import faust
+
+    from .app import create_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    created = topics.create_topics_sync(settings)
+    if created:
+        log.info("topics created", extra={"topics": ",".join(created)})
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False,
+                          redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.embedded:
+        run_worker(settings)
+        return
+    from .broker import EmbeddedBroker
+
+    marker = settings.data_dir / EMBEDDED_FILE
+    with EmbeddedBroker(port=args.broker_port, log_dir=settings.data_dir) as broker:
+        marker.write_text(json.dumps({"bootstrap": broker.bootstrap, "pid": os.getpid()}))
+        log.info("embedded broker started", extra={"bootstrap": broker.bootstrap})
+        log.info("operations API", extra={"url": f"http://{settings.http_host}:{settings.http_port}/",
+                                          "user": settings.admin_username,
+                                          "password_from": "HDB_ADMIN_PASSWORD (default: password)"})
+        try:
+            run_worker(settings.with_bootstrap(broker.bootstrap))
+        finally:
+            marker.unlink(missing_ok=True)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    run_worker(_resolved(settings))
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> None:
+    created = topics.create_topics_sync(_resolved(settings))
+    print(json.dumps({"created": created}))
+
+
+# ---- submitting and watching ------------------------------------------------------------
+def _operation(text: str) -> dict:
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        op = json.loads(text)
+    except json.JSONDecodeError as err:
+        sys.exit(f"harper-pipeline: the operation is not valid JSON: {err}")
+    if not isinstance(op, dict) or "operation" not in op:
+        sys.exit("harper-pipeline: an operation is a JSON object with an 'operation' field")
+    return op
+
+
+class Progress:
+    """A one-line progress bar on stderr, drawn from job-status events."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = ""
+
+    def show(self, record: dict) -> None:
+        parsed = record.get("_parsed")
+        applied, expected = sum(record.get("_applied") or []), sum(record.get("_expected") or [])
+        rows = f"{record.get('_written', 0):,} records written"
+        if parsed is not None and expected:
+            done = applied / expected
+            bar = "#" * int(done * 30)
+            line = f"[{bar:<30}] {done:6.1%} {rows} of {parsed:,} parsed"
+        else:
+            line = f"[{'':<30}] reading... {rows}"
+        if line != self.last:
+            self.stream.write(("\r" + line) if self.tty else line + "\n")
+            self.stream.flush()
+            self.last = line
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            self.stream.write("\n")
+
+
+async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from .bus import Bus
+
+    job_id = str(uuid.uuid4())
+    bus = Bus(settings)
+    await bus.start()
+    consumer = None
+    try:
+        if wait:
+            consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                        enable_auto_commit=False, fetch_max_wait_ms=200)
+            await consumer.start()
+            parts = [TopicPartition(bus.topic("job-status"), p) for p in await bus.partitions("job-status")]
+            consumer.assign(parts)
+            await consumer.seek_to_end(*parts)
+            for tp in parts:  # pin the starting point before the operation exists
+                await consumer.position(tp)
+        envelope = {"job_id": job_id, "user": user, "request": op}
+        if op.get("operation") in harper.JOB_OPERATIONS:
+            await bus.send_avro("job-status", jobs.event(job_id, "CREATED", type=op["operation"], user=user),
+                                key=job_id.encode())
+        await bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
+        print(job_id, file=sys.stderr if wait else sys.stdout, flush=True)
+        if consumer is None:
+            return 0
+        record: dict[str, Any] | None = None
+        progress = Progress()
+        while record is None or record["status"] not in jobs.FINAL:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for msg in messages:
+                    ev = topics.decode("job-status", msg.value)
+                    if ev["job_id"] == job_id:
+                        record = jobs.fold(record, ev)[0] or record
+                        if record is not None:
+                            progress.show(record)
+        progress.close()
+        print(json.dumps(harper.job_view(record)), flush=True)
+        return 1 if record["status"] == jobs.ERROR else 0
+    finally:
+        if consumer is not None:
+            await consumer.stop()
+        await bus.stop()
+
+
+async def read_jobs(settings: Settings):
+    from .bus import Bus
+    from .logview import LogView
+
+    bus = Bus(settings)
+    await bus.start()
+    view = jobs.JobsView()
+    jobs_log = LogView(bus, "jobs", view.fold)
+    try:
+        await jobs_log.start()
+        await jobs_log.ready()
+    finally:
+        await jobs_log.stop()
+        await bus.stop()
+    return view
+
+
+def cmd_submit(settings: Settings, args: argparse.Namespace) -> None:
+    op = _operation(args.operation)
+    sys.exit(asyncio.run(submit(_resolved(settings), op, args.wait, args.user)))
+
+
+def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
+    view = asyncio.run(read_jobs(_resolved(settings)))
+    record = view.get(args.id)
+    print(json.dumps([harper.job_view(record)] if record else []))
+
+
+def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
+    start, end = harper.validate_search_jobs({"from_date": args.from_date, "to_date": args.to_date})
+    view = asyncio.run(read_jobs(_resolved(settings)))
+    print(json.dumps([harper.job_search_view(r) for r in view.started_between(start, end)]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = config.load()
+    parser = argparse.ArgumentParser(prog="harper-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the whole pipeline (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS)")
+    up.add_argument("--broker-port", type=int, default=int(os.environ.get("PIPELINE_EMBEDDED_PORT", "9092")))
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("worker", help="start one more worker").set_defaults(func=cmd_worker)
+    tp = sub.add_parser("topics", help="manage the topics")
+    tp.add_argument("action", choices=["create"])
+    tp.set_defaults(func=cmd_topics)
+    sb = sub.add_parser("submit", help="produce an operation (JSON text or @file.json)")
+    sb.add_argument("operation")
+    sb.add_argument("--wait", action="store_true", help="follow the job; print its final record; exit 1 on ERROR")
+    sb.add_argument("--user", default=os.environ.get("USER"))
+    sb.set_defaults(func=cmd_submit)
+    jb = sub.add_parser("job", help="show one job")
+    jb.add_argument("id")
+    jb.set_defaults(func=cmd_job)
+    js = sub.add_parser("jobs", help="jobs started between two ISO-8601 dates")
+    js.add_argument("--from", dest="from_date", required=True)
+    js.add_argument("--to", dest="to_date", required=True)
+    js.set_defaults(func=cmd_jobs)
+    args = parser.parse_args(argv)
+    logs.setup(settings.log_level)
+    try:
+        args.func(settings, args)
+    except harper.HarperError as err:
+        sys.exit(f"harper-pipeline: {err.message}")
+
+
+if __name__ == "__main__":
+    main()

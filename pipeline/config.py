@@ -1,0 +1,82 @@
+"""Every setting of the pipeline, read from the environment in this one place.
+
+Each setting has a sane default for the embedded profile (one machine, Tansu
+started by the CLI); production sets ``KAFKA_BOOTSTRAP_SERVERS`` and whatever
+else differs.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p)
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: ``host:port[,host:port]``; empty means "start the embedded broker".
+    bootstrap_servers: str = ""
+    #: Faust application id: workers with the same id share the work.
+    app_id: str = "harper-pipeline"
+    #: Prepended to every topic name (lets several pipelines share a cluster).
+    topic_prefix: str = ""
+    #: Where shard stores and local state live.
+    data_dir: Path = Path("var")
+    #: Partitions of ``shard-log``: the ceiling on write parallelism.
+    shard_partitions: int = 16
+    #: Partitions of ``operations`` and ``job-status``.
+    operations_partitions: int = 4
+    replication_factor: int = 1
+    #: Rows per WriteBatch command sent to one shard.
+    batch_size: int = 1000
+    #: Directories that csv_file_load may read and export_local may write.
+    allowed_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    http_host: str = "127.0.0.1"
+    http_port: int = 9925
+    admin_username: str = "admin"
+    admin_password: str = "password"
+    log_level: str = "info"
+    #: Seconds the broker may hold a consumer group join (Tansu holds it all).
+    rebalance_timeout: float = 3.0
+
+    @property
+    def embedded(self) -> bool:
+        return not self.bootstrap_servers
+
+    @property
+    def broker_url(self) -> str:
+        return ";".join(f"kafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
+
+    def with_bootstrap(self, servers: str) -> "Settings":
+        return replace(self, bootstrap_servers=servers)
+
+
+def load() -> Settings:
+    """Read the settings from the environment."""
+    default_dirs = os.pathsep.join([os.getcwd(), tempfile.gettempdir()])
+    return Settings(
+        bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS", ""),
+        app_id=_env("PIPELINE_APP_ID", "harper-pipeline"),
+        topic_prefix=os.environ.get("PIPELINE_TOPIC_PREFIX", ""),
+        data_dir=Path(_env("PIPELINE_DATA_DIR", "var")).expanduser().resolve(),
+        shard_partitions=int(_env("PIPELINE_SHARD_PARTITIONS", "16")),
+        operations_partitions=int(_env("PIPELINE_OPERATIONS_PARTITIONS", "4")),
+        replication_factor=int(_env("PIPELINE_REPLICATION_FACTOR", "1")),
+        batch_size=int(_env("PIPELINE_BATCH_SIZE", "1000")),
+        allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
+        http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),
+        http_port=int(_env("PIPELINE_HTTP_PORT", "9925")),
+        admin_username=_env("HDB_ADMIN_USERNAME", "admin"),
+        admin_password=_env("HDB_ADMIN_PASSWORD", "password"),
+        log_level=_env("PIPELINE_LOG_LEVEL", "info").lower(),
+        rebalance_timeout=float(_env("PIPELINE_REBALANCE_TIMEOUT", "3")),
+    )

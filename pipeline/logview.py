@@ -1,0 +1,105 @@
+"""A compacted topic folded into memory in every worker (the catalog, the jobs).
+
+Each worker reads every partition of the topic from the beginning with its
+own group-less consumer, so any worker can answer from it. A write goes to
+the topic (acks=all) and is folded locally at once, so the worker that made
+it reads its own write; the copy that comes back from the topic is folded
+again, which the fold functions make harmless.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from . import codec
+from .bus import Bus
+
+log = logging.getLogger(__name__)
+
+Fold = Callable[[str, Any], None]
+
+
+class LogView:
+    def __init__(self, bus: Bus, name: str, fold: Fold) -> None:
+        self.bus = bus
+        self.name = name
+        self._fold = fold
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Condition()
+
+    async def start(self) -> None:
+        topic = self.bus.topic(self.name)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bus.settings.bootstrap_servers,
+            group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        parts = [TopicPartition(topic, p) for p in await self.bus.partitions(self.name)]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+        ends = await self._consumer.end_offsets(parts)
+        self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def ready(self) -> None:
+        """Wait until everything that was in the topic at start has been folded."""
+        await self._ready.wait()
+
+    async def _run(self, ends: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        pending = {tp for tp, end in ends.items() if end > 0}
+        if not pending:
+            self._ready.set()
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=2000)
+            for tp, messages in batches.items():
+                for msg in messages:
+                    value = codec.loads(msg.value) if msg.value is not None else None
+                    self._fold(msg.key.decode(), value)
+                if tp in pending and messages and messages[-1].offset + 1 >= ends[tp]:
+                    pending.discard(tp)
+            if batches:
+                await self._notify()
+            if pending and all(await self._caught_up(tp, ends[tp]) for tp in list(pending)):
+                pending.clear()
+            if not pending and not self._ready.is_set():
+                self._ready.set()
+
+    async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
+        assert self._consumer is not None
+        return await self._consumer.position(tp) >= end
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def put(self, key: str, value: Any, wait: bool = True) -> None:
+        """Write a record (None: a tombstone) and fold it here; ``wait``: once the broker has it."""
+        data = codec.dumps(value) if value is not None else None
+        delivery = await self.bus.send(self.name, data, key=key.encode())
+        if wait:
+            await delivery
+        self._fold(key, value)
+        await self._notify()
+
+    async def wait_for(self, check: Callable[[], Any], timeout: float | None = None) -> Any:
+        """Wait until ``check()`` returns something truthy; return it."""
+        async def waiter() -> Any:
+            async with self._changed:
+                while True:
+                    found = check()
+                    if found:
+                        return found
+                    await self._changed.wait()
+        return await asyncio.wait_for(waiter(), timeout)

@@ -1,0 +1,275 @@
+"""Harper's operations, executed by a worker: the one dispatcher behind the HTTP API and the ``operations`` topic.
+
+Bulk operations become jobs: the caller gets the job id at once and the job
+runs wherever its ``operations`` message is consumed. Everything else is
+answered directly. An operation that arrives on the topic (not through the
+API) is still a job, so its outcome can be read with ``get_job``.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from . import codec, harper, jobs, search
+from .catalog import TableDef
+from .scan import gather
+from .sources.csv import CsvError, read_batches
+from .splitter import Splitter, broadcast, command, split_done
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+LOADS = frozenset({"csv_data_load", "csv_file_load"})
+#: the job operations this build runs; the others are answered as not found
+JOB_OPERATIONS = LOADS
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Operations:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.catalog = worker.catalog
+        self._sync: dict[str, Callable[[dict, str | None], Any]] = {
+            "create_database": self.create_database, "create_schema": self.create_database,
+            "create_table": self.create_table, "drop_table": self.drop_table,
+            "drop_database": self.drop_database, "drop_schema": self.drop_database,
+            "describe_table": self.describe_table, "describe_all": self.describe_all,
+            "describe_database": self.describe_database, "describe_schema": self.describe_database,
+            "insert": self.write, "update": self.write, "upsert": self.write, "delete": self.write,
+            "search_by_hash": self.search, "search_by_id": self.search, "search_by_value": self.search,
+            "search_by_conditions": self.search, "sql": self.search,
+            "get_job": self.get_job, "search_jobs_by_start_date": self.search_jobs,
+        }
+
+    # ---- entry points --------------------------------------------------------------
+    async def call(self, op: Any, user: str | None) -> Any:
+        """Answer one operation body (the HTTP API). Raises HarperError."""
+        if not isinstance(op, dict):
+            raise harper.INVALID_JSON()
+        name = op.get("operation")
+        if name is None:
+            raise harper.MISSING_OPERATION()
+        if name in JOB_OPERATIONS:
+            return await self.submit(op, user)
+        handler = self._sync.get(name)
+        if handler is None:
+            raise harper.operation_not_found(name)
+        return await handler(op, user)
+
+    async def submit(self, op: dict, user: str | None) -> dict:
+        """Validate a bulk operation, make it durable on ``operations``, answer with its job id."""
+        op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
+        job_id = str(uuid.uuid4())
+        await self._emit(jobs.event(job_id, "CREATED", type=op["operation"], user=user), wait=True)
+        envelope = {"job_id": job_id, "user": user, "request": op}
+        await self.worker.bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
+        return harper.starting_job(job_id)
+
+    async def intake(self, key: bytes | None, value: bytes, partition: int, offset: int) -> None:
+        """One message of ``operations``: a Harper body, or our envelope around one."""
+        key_text = key.decode(errors="replace") if key else ""
+        try:
+            body = codec.loads(value)
+            if not isinstance(body, dict):
+                raise ValueError("an operation must be a JSON object")
+        except ValueError as err:
+            await self._dead_letter(value, key, f"operation is not valid JSON: {err}", partition, offset)
+            if _is_uuid(key_text):
+                await self._emit(jobs.event(key_text, "ERROR", jobs.ERROR,
+                                            message=f"operation is not valid JSON: {err}"))
+            return
+        if isinstance(body.get("request"), dict) and "operation" not in body:
+            job_id, user, op = body["job_id"], body.get("user"), body["request"]
+        else:
+            job_id = key_text if _is_uuid(key_text) else str(uuid.uuid4())
+            user, op = None, body
+        name = op.get("operation")
+        await self._emit(jobs.event(job_id, "STARTED", type=str(name), user=user))
+        try:
+            if name in JOB_OPERATIONS:
+                await self.run_job(job_id, op)
+                return
+            answer = await self.call(op, user)
+        except harper.HarperError as err:
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
+            return
+        except Exception as err:  # noqa: BLE001 - the worker must survive any one operation
+            log.exception("operation failed", extra={"job_id": job_id, "operation": name})
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=f"{name} failed: {err}"))
+            return
+        message = answer.get("message") if isinstance(answer, dict) and len(answer) == 1 else None
+        await self._emit(jobs.event(job_id, "COMPLETE", jobs.COMPLETE, message=message,
+                                    result=None if message is not None else answer))
+
+    # ---- jobs ----------------------------------------------------------------------
+    async def run_job(self, job_id: str, op: dict) -> None:
+        """Run a bulk job to the point where its shards take over; failures end the job in ERROR."""
+        try:
+            op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
+            await self._load(job_id, op)
+        except harper.HarperError as err:
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
+        except CsvError as err:
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=str(err)))
+        except OSError as err:
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
+                                        message=f"could not read {op.get('file_path')}: {err.strerror or err}"))
+        except Exception as err:  # noqa: BLE001
+            log.exception("job failed", extra={"job_id": job_id, "operation": op.get("operation")})
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
+                                        message=f"{op.get('operation')} failed: {err}"))
+
+    def _open_source(self, op: dict) -> BinaryIO:
+        if op["operation"] == "csv_data_load":
+            return io.BytesIO(op["data"].encode())
+        return open(Path(op["file_path"]), "rb")
+
+    async def _load(self, job_id: str, op: dict) -> None:
+        table = self._table(op)
+        settings = self.worker.settings
+        splitter = Splitter(self.worker.bus, job_id, table, op["action"], self.worker.shards, settings.batch_size)
+        loop = asyncio.get_running_loop()
+        seen: set[str] = set()
+        with self._open_source(op) as stream:
+            batches = read_batches(stream, settings.batch_size)
+            while (batch := await loop.run_in_executor(None, next, batches, None)) is not None:
+                names = set().union(*batch.records) - seen
+                if names:
+                    harper.check_column_names(names)
+                    await self._register_attributes(table, names)
+                    seen |= names
+                await splitter.add(batch.records)
+        commands = await splitter.finish()
+        await self._emit(split_done(job_id, splitter.parsed, commands))
+
+    # ---- catalog -------------------------------------------------------------------
+    def _table(self, op: dict) -> TableDef:
+        table = self.catalog.table(op["database"], op["table"])
+        if table is None:
+            raise harper.HarperError(harper.table_missing(op["database"], op["table"]))
+        return table
+
+    async def _register_attributes(self, table: TableDef, names: set[str]) -> None:
+        for key, value in self.catalog.new_attribute_records(table, sorted(names), jobs.now_ms()):
+            await self.worker.catalog_log.put(key, value)
+
+    async def create_database(self, op: dict, user: str | None) -> dict:
+        database = harper.validate_create_database(op, self.catalog)
+        await self.worker.catalog_log.put(*self.catalog.database_record(database, jobs.now_ms()))
+        return {"message": harper.created_database_message(database)}
+
+    async def create_table(self, op: dict, user: str | None) -> dict:
+        database, table, primary_key = harper.validate_create_table(op, self.catalog)
+        now = jobs.now_ms()
+        if not self.catalog.has_database(database):
+            await self.worker.catalog_log.put(*self.catalog.database_record(database, now))
+        await self.worker.catalog_log.put(*self.catalog.table_record(database, table, primary_key, now))
+        return {"message": harper.created_table_message(database, table)}
+
+    async def drop_table(self, op: dict, user: str | None) -> dict:
+        database, table = harper.validate_drop_table(op, self.catalog)
+        await self._drop(database, table)
+        return {"message": harper.dropped_table_message(database, table)}
+
+    async def drop_database(self, op: dict, user: str | None) -> dict:
+        database = harper.validate_drop_database(op, self.catalog)
+        for table in self.catalog.tables(database):
+            await self._drop(database, table.name)
+        for key in self.catalog.drop_database_keys(database):
+            await self.worker.catalog_log.put(key, None)
+        return {"message": harper.dropped_database_message(database)}
+
+    async def _drop(self, database: str, table: str) -> None:
+        """Drop the records on every shard (ordered after the writes before it), then the definition."""
+        await broadcast(self.worker.bus, self.worker.shards, command("DROP_TABLE", "", database, table))
+        for key in self.catalog.drop_table_keys(database, table):
+            await self.worker.catalog_log.put(key, None)
+
+    def _describe(self, table: TableDef) -> dict:
+        record_count = sum(store.count(table.database, table.name) for store in self.worker.stores.values())
+        return harper.describe_table_answer(table, record_count)
+
+    async def describe_table(self, op: dict, user: str | None) -> dict:
+        return self._describe(harper.validate_describe_table(op, self.catalog))
+
+    async def describe_database(self, op: dict, user: str | None) -> dict:
+        database = harper.validate_describe_database(op, self.catalog)
+        return {t.name: self._describe(t) for t in self.catalog.tables(database)}
+
+    async def describe_all(self, op: dict, user: str | None) -> dict:
+        return {db: {t.name: self._describe(t) for t in self.catalog.tables(db)} for db in self.catalog.databases()}
+
+    # ---- record writes ---------------------------------------------------------------
+    async def write(self, op: dict, user: str | None) -> dict:
+        """insert / update / upsert / delete: through the shards, answered when every shard has applied."""
+        op = harper.validate_write(op, self.catalog)
+        table = self._table(op)
+        action = op["operation"]
+        job_id = str(uuid.uuid4())
+        await self._emit(jobs.event(job_id, "CREATED", type=action, user=user))
+        splitter = Splitter(self.worker.bus, job_id, table, action, self.worker.shards,
+                            self.worker.settings.batch_size, keep_keys=True)
+        if action == "delete":
+            await splitter.add_keys(op["hash_values"])
+        else:
+            records = [dict(r) for r in op["records"]]
+            await self._register_attributes(table, set().union(*records) if records else set())
+            await splitter.add(records)
+        commands = await splitter.finish()
+        await self._emit(split_done(job_id, splitter.parsed, commands))
+        record = await self.worker.jobs_log.wait_for(self.worker.jobs.final(job_id), timeout=120)
+        await self.worker.jobs_log.put(job_id, None)
+        return record["result"]
+
+    # ---- reads -----------------------------------------------------------------------
+    async def search(self, op: dict, user: str | None) -> list:
+        """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
+        plan = search.plan(op, self.catalog)
+        rows = await asyncio.gather(*(self.scan(spec) for spec in plan.scans))
+        return plan.finish(list(rows))
+
+    async def scan(self, spec: dict, timeout: float = 300) -> list[dict]:
+        scan_id = str(uuid.uuid4())
+        queue = self.worker.replies.open(scan_id)
+        try:
+            await broadcast(self.worker.bus, self.worker.shards,
+                            command("SCAN", scan_id, spec["database"], spec["table"], payload=codec.dumps(spec)))
+            return await gather(queue, self.worker.shards, timeout)
+        finally:
+            self.worker.replies.close(scan_id)
+
+    # ---- jobs ----------------------------------------------------------------------
+    async def get_job(self, op: dict, user: str | None) -> list:
+        record = self.worker.jobs.get(harper.validate_get_job(op))
+        return [harper.job_view(record)] if record and record.get("type") not in jobs.WRITE_TYPES else []
+
+    async def search_jobs(self, op: dict, user: str | None) -> list:
+        start, end = harper.validate_search_jobs(op)
+        return [harper.job_search_view(r) for r in self.worker.jobs.started_between(start, end)
+                if r.get("type") not in jobs.WRITE_TYPES]
+
+    # ---- plumbing ------------------------------------------------------------------
+    async def _emit(self, ev: dict, wait: bool = False) -> None:
+        future = await self.worker.bus.send_avro("job-status", ev, key=ev["job_id"].encode())
+        if wait:
+            await future
+
+    async def _dead_letter(self, value: bytes, key: bytes | None, error: str, partition: int, offset: int) -> None:
+        """The original bytes, untouched, with what went wrong in headers (as Kafka Connect does)."""
+        headers = [("error", error.encode()), ("source.topic", self.worker.bus.topic("operations").encode()),
+                   ("source.partition", str(partition).encode()), ("source.offset", str(offset).encode())]
+        await self.worker.bus.producer.send_and_wait(self.worker.bus.topic("operations-dlq"), value=value,
+                                                     key=key, headers=headers)
+        log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
+                                                                       "error": error})

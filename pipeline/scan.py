@@ -1,0 +1,142 @@
+"""Scatter-gather scans: a SCAN command to every shard, their rows gathered back in key order.
+
+A scan travels ``shard-log`` like every write, so it sees exactly the writes
+that were in the log before it. Each shard streams its matching rows, in
+key order, to ``export-results`` under the scan's id; the requester merges
+the shards' streams by key, so the result is in primary-key order as
+Harper's is.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from typing import Any, Callable, Iterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from . import codec, topics
+from .bus import Bus
+from .store.shard import ShardStore
+
+log = logging.getLogger(__name__)
+
+#: rows per ExportResult message
+ROWS_PER_MESSAGE = 1000
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+# ---- the shard side -------------------------------------------------------------------------
+def matching_rows(store: ShardStore, spec: dict[str, Any], predicate: Predicate | None) -> Iterator[tuple[bytes, dict]]:
+    """The rows of one shard that a scan asks for, in key order."""
+    database, table = spec["database"], spec["table"]
+    if spec.get("keys") is not None:
+        rows = store.get_many(database, table, spec["keys"])
+    else:
+        rows = store.scan(database, table)
+    for key, row in rows:
+        if predicate is None or predicate(row):
+            yield key, row
+
+
+async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, dict]]) -> int:
+    """Send one shard's rows for a scan, then DONE; returns the row count."""
+    seq = count = 0
+    chunk: list[list[Any]] = []
+    key = scan_id.encode()
+
+    async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
+        nonlocal seq
+        await bus.send_avro("export-results", {"job_id": scan_id, "shard": shard, "kind": kind, "seq": seq,
+                                                "rows": payload, "count": n, "message": message}, key=key)
+        seq += 1
+
+    try:
+        for encoded_key, row in rows:
+            chunk.append([encoded_key.hex(), row])
+            if len(chunk) >= ROWS_PER_MESSAGE:
+                count += len(chunk)
+                await send("ROWS", codec.dumps(chunk), len(chunk))
+                chunk = []
+    except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
+        log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
+        await send("ERROR", b"", count, f"shard {shard}: {err}")
+        return count
+    if chunk:
+        count += len(chunk)
+        await send("ROWS", codec.dumps(chunk), len(chunk))
+    await send("DONE", b"", count)
+    return count
+
+
+# ---- the requester side ---------------------------------------------------------------------
+class ScanError(RuntimeError):
+    pass
+
+
+class Replies:
+    """Every worker's tail of ``export-results``: routes the rows of the scans it asked for."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bus.settings.bootstrap_servers, group_id=None,
+                                          enable_auto_commit=False, fetch_max_wait_ms=50)
+        await self._consumer.start()
+        parts = [TopicPartition(self.bus.topic("export-results"), p)
+                 for p in await self.bus.partitions("export-results")]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_end(*parts)
+        for tp in parts:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._run(), name="scan-replies")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        async for msg in self._consumer:
+            queue = self._queues.get(msg.key.decode()) if msg.key else None
+            if queue is not None:
+                queue.put_nowait(topics.decode("export-results", msg.value))
+
+    def open(self, scan_id: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._queues[scan_id] = queue
+        return queue
+
+    def close(self, scan_id: str) -> None:
+        self._queues.pop(scan_id, None)
+
+
+async def gather(queue: asyncio.Queue, shards: int, timeout: float) -> list[dict[str, Any]]:
+    """Collect every shard's rows of one scan and merge them in key order."""
+    per_shard: list[list[tuple[str, dict]]] = [[] for _ in range(shards)]
+    done: set[int] = set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(done) < shards:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - done)}")
+        result = await asyncio.wait_for(queue.get(), remaining)
+        if result["kind"] == "ERROR":
+            raise ScanError(result["message"] or "a shard failed")
+        if result["seq"] == 0:
+            per_shard[result["shard"]] = []  # a shard's stream restarted after a hand-over
+        if result["kind"] == "DONE":
+            done.add(result["shard"])
+        else:
+            per_shard[result["shard"]].extend((k, row) for k, row in codec.loads(result["rows"]))
+    return [row for _, row in heapq.merge(*per_shard, key=lambda kr: kr[0])]
+

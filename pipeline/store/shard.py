@@ -1,0 +1,166 @@
+"""One table shard store: a RocksDB (rocksdict) materialization of one ``shard-log`` partition.
+
+Every command is applied in ONE RocksDB write that also stores the log offset
+it came from and the command's result. A redelivered command (offset not
+above the stored one) is therefore recognised, not applied twice, and its
+stored result is handed back so the job still hears about it: an
+exactly-once effect from at-least-once delivery.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from rocksdict import Options, Rdict, WriteBatch
+
+from .. import codec
+
+_OFFSET = b"\x00offset"
+_RESULT = b"\x00result/"
+_DATA = b"d"
+_SEP = b"\x00"
+
+
+def table_prefix(database: str, table: str) -> bytes:
+    return _DATA + database.encode() + _SEP + table.encode() + _SEP
+
+
+@dataclass
+class Result:
+    """What applying one command did, reported to the job."""
+
+    parsed: int = 0
+    written: int = 0
+    #: keys written / skipped, kept only for synchronous requests that need them
+    written_keys: list[Any] = field(default_factory=list)
+    skipped_keys: list[Any] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return codec.dumps([self.parsed, self.written, self.written_keys, self.skipped_keys])
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Result":
+        parsed, written, written_keys, skipped_keys = codec.loads(data)
+        return cls(parsed, written, written_keys, skipped_keys)
+
+
+class ShardStore:
+    """The RocksDB of one shard partition."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_write_buffer_size(32 * 1024 * 1024)
+        self.path = path
+        self.db = Rdict(str(path), options)
+        raw = self.db.get(_OFFSET)
+        self.offset: int = struct.unpack(">q", raw)[0] if raw is not None else -1
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- the exactly-once bookkeeping --------------------------------------------
+    def already_applied(self, offset: int) -> bool:
+        return offset <= self.offset
+
+    def stored_result(self, offset: int) -> Result | None:
+        raw = self.db.get(_RESULT + struct.pack(">q", offset))
+        return Result.from_json(raw) if raw is not None else None
+
+    def _commit(self, batch: WriteBatch, offset: int, result: Result, keep_result: bool) -> None:
+        batch.put(_OFFSET, struct.pack(">q", offset))
+        if keep_result:
+            batch.put(_RESULT + struct.pack(">q", offset), result.to_json())
+        self.db.write(batch)
+        self.offset = offset
+
+    # ---- commands ---------------------------------------------------------------
+    def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
+                    records: list[dict[str, Any]], txn_time: float, keep_keys: bool = False) -> Result:
+        """insert / update / upsert ``records`` (their keys already normalized by the splitter)."""
+        prefix = table_prefix(database, table)
+        keys = [prefix + codec.encode_key(r[primary_key]) for r in records]
+        unique = list(dict.fromkeys(keys))
+        current: dict[bytes, dict | None] = {
+            key: codec.loads(raw) if raw is not None else None for key, raw in zip(unique, self.db.get(unique))}
+        result = Result(parsed=len(records))
+        batch = WriteBatch(raw_mode=True)
+        for key, record in zip(keys, records):
+            old = current[key]
+            if action == "insert":
+                if old is not None:
+                    new = None
+                else:
+                    new = {**record, "__createdtime__": txn_time, "__updatedtime__": txn_time}
+            elif old is None:
+                new = None if action == "update" else {**record, "__createdtime__": txn_time,
+                                                       "__updatedtime__": txn_time}
+            else:
+                new = {**old, **record, "__createdtime__": old.get("__createdtime__", txn_time),
+                       "__updatedtime__": txn_time}
+            if new is None:
+                if keep_keys:
+                    result.skipped_keys.append(record[primary_key])
+                continue
+            current[key] = new
+            batch.put(key, codec.dumps(new))
+            result.written += 1
+            if keep_keys:
+                result.written_keys.append(record[primary_key])
+        self._commit(batch, offset, result, keep_result=True)
+        return result
+
+    def delete_keys(self, offset: int, database: str, table: str, keys: list[Any]) -> Result:
+        prefix = table_prefix(database, table)
+        encoded = [prefix + codec.encode_key(k) for k in keys]
+        present = self.db.get(encoded)
+        result = Result(parsed=len(keys))
+        batch = WriteBatch(raw_mode=True)
+        for key, enc, raw in zip(keys, encoded, present):
+            if raw is None:
+                result.skipped_keys.append(key)
+            else:
+                batch.delete(enc)
+                result.written += 1
+                result.written_keys.append(key)
+        self._commit(batch, offset, result, keep_result=True)
+        return result
+
+    def drop_table(self, offset: int, database: str, table: str) -> Result:
+        prefix = table_prefix(database, table)
+        batch = WriteBatch(raw_mode=True)
+        batch.delete_range(prefix, prefix[:-1] + b"\x01")
+        result = Result()
+        self._commit(batch, offset, result, keep_result=True)
+        return result
+
+    def skip(self, offset: int) -> None:
+        """Record a command that changes nothing (so its offset is not replayed)."""
+        self._commit(WriteBatch(raw_mode=True), offset, Result(), keep_result=False)
+
+    # ---- reads ------------------------------------------------------------------
+    def scan(self, database: str, table: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """Every record of the table in this shard, in key order: (encoded key, record)."""
+        prefix = table_prefix(database, table)
+        it = self.db.iter()
+        it.seek(prefix)
+        while it.valid():
+            key = it.key()
+            if not key.startswith(prefix):
+                break
+            yield key[len(prefix):], codec.loads(it.value())
+            it.next()
+
+    def get_many(self, database: str, table: str, keys: list[Any]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """The records of ``keys`` that this shard holds, in key order."""
+        prefix = table_prefix(database, table)
+        encoded = sorted({codec.encode_key(codec.normalize_key(k)) for k in keys})
+        for key, raw in zip(encoded, self.db.get([prefix + k for k in encoded])):
+            if raw is not None:
+                yield key, codec.loads(raw)
+
+    def count(self, database: str, table: str) -> int:
+        return sum(1 for _ in self.scan(database, table))

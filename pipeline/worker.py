@@ -1,0 +1,58 @@
+"""What one worker process holds: its producer, the catalog and jobs views, its shard stores."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from .bus import Bus
+from .catalog import Catalog
+from .config import Settings
+from .jobs import JobsView
+from .logview import LogView
+from .scan import Replies
+from .store.shard import ShardStore
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = Bus(settings)
+        self.catalog = Catalog()
+        self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply)
+        self.jobs = JobsView()
+        self.jobs_log = LogView(self.bus, "jobs", self.jobs.fold)
+        self.replies = Replies(self.bus)
+        self.stores: dict[int, ShardStore] = {}
+        self.shards = settings.shard_partitions
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.bus.start()
+        await self.catalog_log.start()
+        await self.jobs_log.start()
+        await self.replies.start()
+        await asyncio.gather(self.catalog_log.ready(), self.jobs_log.ready())
+        self.shards = len(await self.bus.partitions("shard-log"))
+        self.ready.set()
+        log.info("worker ready", extra={"shards": self.shards, "data_dir": str(self.settings.data_dir)})
+
+    async def stop(self) -> None:
+        await self.replies.stop()
+        await self.catalog_log.stop()
+        await self.jobs_log.stop()
+        await self.bus.stop()
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()
+
+    def store(self, shard: int) -> ShardStore:
+        store = self.stores.get(shard)
+        if store is None:
+            store = self.stores[shard] = ShardStore(self.shard_path(shard))
+        return store
+
+    def shard_path(self, shard: int) -> Path:
+        return self.settings.data_dir / "shards" / f"{shard:04d}"

@@ -1,0 +1,40 @@
+"""Shared fixtures: one real embedded broker for the session; settings of one's own for each test."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline import config
+from pipeline.broker import EmbeddedBroker, free_port
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    with EmbeddedBroker(log_dir=tmp_path_factory.mktemp("broker")) as running:
+        yield running
+
+
+def make_settings(broker: EmbeddedBroker, data_dir: Path, *allowed: Path) -> config.Settings:
+    """Settings of a pipeline of its own on the shared broker: its own topics, group and data."""
+    tag = uuid.uuid4().hex[:8]
+    return dataclasses.replace(
+        config.load(), bootstrap_servers=broker.bootstrap, app_id=f"hp-test-{tag}", topic_prefix=f"t{tag}.",
+        data_dir=data_dir, shard_partitions=4, operations_partitions=2,
+        allowed_dirs=(*allowed, (SHARED / "conformance" / "data").resolve()), http_port=free_port(),
+        admin_username="admin", admin_password="password", rebalance_timeout=3.0)
+
+
+@pytest.fixture
+def settings(broker, tmp_path):
+    return make_settings(broker, tmp_path / "var", tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_settings(broker, tmp_path_factory):
+    base = tmp_path_factory.mktemp("module")
+    return make_settings(broker, base / "var", base)

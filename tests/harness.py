@@ -1,0 +1,140 @@
+"""Running real workers for the integration tests, and talking to them the way users do."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process these settings."""
+    env = dict(os.environ)
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "PIPELINE_APP_ID": settings.app_id,
+        "PIPELINE_TOPIC_PREFIX": settings.topic_prefix,
+        "PIPELINE_DATA_DIR": str(settings.data_dir),
+        "PIPELINE_SHARD_PARTITIONS": str(settings.shard_partitions),
+        "PIPELINE_OPERATIONS_PARTITIONS": str(settings.operations_partitions),
+        "PIPELINE_BATCH_SIZE": str(settings.batch_size),
+        "PIPELINE_ALLOWED_DIRS": os.pathsep.join(str(p) for p in settings.allowed_dirs),
+        "PIPELINE_HTTP_HOST": settings.http_host,
+        "PIPELINE_HTTP_PORT": str(settings.http_port),
+        "HDB_ADMIN_USERNAME": settings.admin_username,
+        "HDB_ADMIN_PASSWORD": settings.admin_password,
+        "PIPELINE_REBALANCE_TIMEOUT": str(settings.rebalance_timeout),
+        "PIPELINE_LOG_LEVEL": "info",
+    })
+    return env
+
+
+def cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+
+class Client:
+    """Harper's Operations API over HTTP, as a Harper client uses it."""
+
+    def __init__(self, url: str, auth: str = "admin:password") -> None:
+        self.url = url
+        self.auth = "Basic " + base64.b64encode(auth.encode()).decode()
+
+    def raw(self, data: bytes, auth: str | None = None) -> Answer:
+        request = urllib.request.Request(self.url, data=data, method="POST")
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", auth or self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return Answer(response.status, json.loads(response.read() or b"null"))
+        except urllib.error.HTTPError as err:
+            return Answer(err.code, json.loads(err.read() or b"null"))
+
+    def op(self, body: dict, **kwargs) -> Answer:
+        return self.raw(json.dumps(body).encode(), **kwargs)
+
+    def ok(self, body: dict) -> Any:
+        answer = self.op(body)
+        assert answer.status == 200, (body.get("operation"), answer)
+        return answer.body
+
+    def job(self, job_id: str, timeout: float = 120) -> dict:
+        """Poll get_job (as Harper's own tests do) until the job has ended."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.ok({"operation": "get_job", "id": job_id})
+            if found and found[0]["status"] in ("COMPLETE", "ERROR"):
+                return found[0]
+            assert time.monotonic() < deadline, f"job {job_id} did not end: {found}"
+            time.sleep(0.1)
+
+    def run_job(self, body: dict, timeout: float = 120) -> dict:
+        started = self.ok(body)
+        assert started["message"] == f"Starting job with id {started['job_id']}"
+        return self.job(started["job_id"], timeout)
+
+
+class WorkerProcess:
+    """``harper-pipeline worker`` in a child process, stopped with a bounded wait then SIGKILL."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.client = Client(f"http://{settings.http_host}:{settings.http_port}/",
+                             f"{settings.admin_username}:{settings.admin_password}")
+
+    def start(self, timeout: float = 60) -> "WorkerProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=settings_env(self.settings),
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, f"worker exited:\n{self.log_path.read_text()[-3000:]}"
+            try:
+                if self.client.op({"operation": "describe_all"}).status == 200:
+                    return self
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, f"worker did not answer:\n{self.log_path.read_text()[-3000:]}"
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
