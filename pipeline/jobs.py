@@ -58,10 +58,7 @@ def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     job_type = record.get("type")
     parsed, written = record.get("_parsed", 0), record.get("_written", 0)
     if job_type in WRITE_TYPES:
-        detail = record.get("_detail") or {"written": [], "skipped": []}
-        if job_type == "delete":
-            return None, harper.delete_answer(detail["written"], detail["skipped"])
-        return None, harper.write_answer(job_type, detail["written"], detail["skipped"])
+        return None, None  # the requester answers from the record's _detail, in its own order
     if job_type in ("delete_records_before", "delete_files_before"):
         return harper.deleted_before_message(written, parsed), None
     if parsed == 0:

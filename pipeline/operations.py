@@ -221,16 +221,25 @@ class Operations:
         splitter = Splitter(self.worker.bus, job_id, table, action, self.worker.shards,
                             self.worker.settings.batch_size, keep_keys=True)
         if action == "delete":
-            await splitter.add_keys(op["hash_values"])
+            keys = list(op["hash_values"])
+            await splitter.add_keys(keys)
         else:
             records = [dict(r) for r in op["records"]]
             await self._register_attributes(table, set().union(*records) if records else set())
-            await splitter.add(records)
+            await splitter.add(records)  # gives keyless records their generated keys
+            keys = [r[table.primary_key] for r in records]
         commands = await splitter.finish()
         await self._emit(split_done(job_id, splitter.parsed, commands))
         record = await self.worker.jobs_log.wait_for(self.worker.jobs.final(job_id), timeout=120)
         await self.worker.jobs_log.put(job_id, None)
-        return record["result"]
+        # the shards answer in any order; Harper lists keys in the order of the request
+        position = {codec.encode_key(codec.normalize_key(k)): i for i, k in reversed(list(enumerate(keys)))}
+        detail = record.get("_detail") or {"written": [], "skipped": []}
+        written, skipped = (sorted(detail[name], key=lambda k: position[codec.encode_key(codec.normalize_key(k))])
+                            for name in ("written", "skipped"))
+        if action == "delete":
+            return harper.delete_answer(written, skipped)
+        return harper.write_answer(action, written, skipped)
 
     # ---- reads -----------------------------------------------------------------------
     async def search(self, op: dict, user: str | None) -> list:
