@@ -31,6 +31,8 @@ class LogView:
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
+        self._parts: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         topic = self.bus.topic(self.name)
@@ -39,10 +41,11 @@ class LogView:
             group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
         )
         await self._consumer.start()
-        parts = [TopicPartition(topic, p) for p in await self.bus.partitions(self.name)]
+        parts = self._parts = [TopicPartition(topic, p) for p in await self.bus.partitions(self.name)]
         self._consumer.assign(parts)
         await self._consumer.seek_to_beginning(*parts)
         ends = await self._consumer.end_offsets(parts)
+        self._positions = {tp: 0 for tp in parts}
         self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
 
     async def stop(self) -> None:
@@ -67,6 +70,8 @@ class LogView:
                 for msg in messages:
                     value = codec.loads(msg.value) if msg.value is not None else None
                     self._fold(msg.key.decode(), value)
+                if messages:
+                    self._positions[tp] = messages[-1].offset + 1
                 if tp in pending and messages and messages[-1].offset + 1 >= ends[tp]:
                     pending.discard(tp)
             if batches:
@@ -75,6 +80,16 @@ class LogView:
                 pending.clear()
             if not pending and not self._ready.is_set():
                 self._ready.set()
+
+    async def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything written to the topic before now has been folded here.
+
+        A worker calls this before it acts on what another worker may have just
+        written (a table created through another worker's API).
+        """
+        assert self._consumer is not None
+        ends = await self._consumer.end_offsets(self._parts)
+        await self.wait_for(lambda: all(self._positions[tp] >= end for tp, end in ends.items()), timeout)
 
     async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
         assert self._consumer is not None

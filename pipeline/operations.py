@@ -60,6 +60,7 @@ class Operations:
         name = op.get("operation")
         if name is None:
             raise harper.MISSING_OPERATION()
+        await self.worker.catalog_log.catch_up()  # see catalog changes made through any worker
         if name in JOB_OPERATIONS:
             return await self.submit(op, user)
         handler = self._sync.get(name)
@@ -116,6 +117,7 @@ class Operations:
     async def run_job(self, job_id: str, op: dict) -> None:
         """Run a bulk job to the point where its shards take over; failures end the job in ERROR."""
         try:
+            await self.worker.catalog_log.catch_up()
             op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
             await self._load(job_id, op)
         except harper.HarperError as err:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from harness import CONFORMANCE, WorkerProcess, cli
+from pipeline.broker import free_port
 
 DOGS = CONFORMANCE / "data" / "dogs.csv"
 
@@ -214,3 +216,34 @@ def test_sync_writes_answer_like_harper(worker):
         "message": "upserted 2 of 2 records", "upserted_hashes": [1, 6]}
     assert client.ok({"operation": "delete", "database": "dev", "table": "dog", "hash_values": [1, 99]}) == {
         "message": "1 of 2 records successfully deleted", "deleted_hashes": [1], "skipped_hashes": [99]}
+
+
+def test_two_workers_share_the_catalog_and_the_shards(settings, tmp_path):
+    second_settings = dataclasses.replace(settings, data_dir=tmp_path / "var2", http_port=free_port())
+    first = WorkerProcess(settings, tmp_path / "w1.log").start()
+    second = WorkerProcess(second_settings, tmp_path / "w2.log").start()
+    try:
+        make_table(first.client)  # the catalog change reaches the other worker through the catalog topic
+        job = load(second.client, operation="csv_file_load", file_path=str(DOGS))
+        assert job["message"] == "successfully loaded 10 of 10 records"
+        assert len(first.client.ok({"operation": "sql", "sql": "SELECT * FROM dev.dog"})) == 10
+        assert first.client.ok({"operation": "get_job", "id": job["id"]})[0]["status"] == "COMPLETE"
+        shard_dirs = [p for w in (settings, second_settings) for p in (w.data_dir / "shards").glob("*")]
+        assert len(shard_dirs) >= 2  # the shards were written by both workers between them
+    finally:
+        second.stop()
+        first.stop()
+
+
+def test_jobs_are_found_by_start_date(worker, settings):
+    make_table(worker.client)
+    job = load(worker.client, operation="csv_data_load", data="id\n1\n")
+    found = worker.client.ok({"operation": "search_jobs_by_start_date", "from_date": "2000-01-01",
+                              "to_date": "2999-01-01"})
+    [mine] = [j for j in found if j["id"] == job["id"]]
+    assert mine["start_datetime_converted"].endswith("Z") and mine["status"] == "COMPLETE"
+    assert "request" not in mine and not any(k.startswith("_") for k in mine)
+    bad = worker.client.op({"operation": "search_jobs_by_start_date", "from_date": "soon", "to_date": "2999-01-01"})
+    assert (bad.status, bad.body) == (400, {"error": "Invalid 'from' date, must be in ISO-8601 format (YYYY-MM-DD)."})
+    listed = cli(settings, "jobs", "--from", "2000-01-01", "--to", "2999-01-01")
+    assert job["id"] in {j["id"] for j in json.loads(listed.stdout)}
