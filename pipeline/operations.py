@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Callable
 
 from . import codec, harper, jobs, search
 from .catalog import TableDef
-from .scan import gather
+from .scan import gather, gather_count
 from .sources.csv import CsvError, read_batches
 from .splitter import Splitter, broadcast, command, split_done
 from .worker import Worker
@@ -198,19 +198,21 @@ class Operations:
         for key in self.catalog.drop_table_keys(database, table):
             await self.worker.catalog_log.put(key, None)
 
-    def _describe(self, table: TableDef) -> dict:
-        record_count = sum(store.count(table.database, table.name) for store in self.worker.stores.values())
-        return harper.describe_table_answer(table, record_count)
+    async def _describe(self, table: TableDef) -> dict:
+        spec = {"database": table.database, "table": table.name, "keys": None, "conditions": None,
+                "count_only": True}
+        return harper.describe_table_answer(table, await self.scan(spec, count=True))
 
     async def describe_table(self, op: dict, user: str | None) -> dict:
-        return self._describe(harper.validate_describe_table(op, self.catalog))
+        return await self._describe(harper.validate_describe_table(op, self.catalog))
 
     async def describe_database(self, op: dict, user: str | None) -> dict:
         database = harper.validate_describe_database(op, self.catalog)
-        return {t.name: self._describe(t) for t in self.catalog.tables(database)}
+        return {t.name: await self._describe(t) for t in self.catalog.tables(database)}
 
     async def describe_all(self, op: dict, user: str | None) -> dict:
-        return {db: {t.name: self._describe(t) for t in self.catalog.tables(db)} for db in self.catalog.databases()}
+        return {db: {t.name: await self._describe(t) for t in self.catalog.tables(db)}
+                for db in self.catalog.databases()}
 
     # ---- record writes ---------------------------------------------------------------
     async def write(self, op: dict, user: str | None) -> dict:
@@ -250,12 +252,15 @@ class Operations:
         rows = await asyncio.gather(*(self.scan(spec) for spec in plan.scans))
         return plan.finish(list(rows))
 
-    async def scan(self, spec: dict, timeout: float = 300) -> list[dict]:
+    async def scan(self, spec: dict, timeout: float = 300, count: bool = False) -> Any:
+        """Rows of one scan in key order (their number with ``count``), ordered after every write before it."""
         scan_id = str(uuid.uuid4())
         queue = self.worker.replies.open(scan_id)
         try:
             await broadcast(self.worker.bus, self.worker.shards,
                             command("SCAN", scan_id, spec["database"], spec["table"], payload=codec.dumps(spec)))
+            if count:
+                return await gather_count(queue, self.worker.shards, timeout)
             return await gather(queue, self.worker.shards, timeout)
         finally:
             self.worker.replies.close(scan_id)

@@ -40,8 +40,9 @@ def matching_rows(store: ShardStore, spec: dict[str, Any], predicate: Predicate 
             yield key, row
 
 
-async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, dict]]) -> int:
-    """Send one shard's rows for a scan, then DONE; returns the row count."""
+async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, dict]],
+                      count_only: bool = False) -> int:
+    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count."""
     seq = count = 0
     chunk: list[list[Any]] = []
     key = scan_id.encode()
@@ -54,6 +55,9 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
 
     try:
         for encoded_key, row in rows:
+            if count_only:
+                count += 1
+                continue
             chunk.append([encoded_key.hex(), row])
             if len(chunk) >= ROWS_PER_MESSAGE:
                 count += len(chunk)
@@ -119,24 +123,35 @@ class Replies:
         self._queues.pop(scan_id, None)
 
 
-async def gather(queue: asyncio.Queue, shards: int, timeout: float) -> list[dict[str, Any]]:
-    """Collect every shard's rows of one scan and merge them in key order."""
-    per_shard: list[list[tuple[str, dict]]] = [[] for _ in range(shards)]
-    done: set[int] = set()
+async def _collect(queue: asyncio.Queue, shards: int, timeout: float,
+                   per_shard: list[list[tuple[str, dict]]] | None) -> int:
+    """Wait for every shard's DONE (keeping their rows when ``per_shard`` is given); the total row count."""
+    done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while len(done) < shards:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - done)}")
+            raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - set(done))}")
         result = await asyncio.wait_for(queue.get(), remaining)
         if result["kind"] == "ERROR":
             raise ScanError(result["message"] or "a shard failed")
-        if result["seq"] == 0:
+        if per_shard is not None and result["seq"] == 0:
             per_shard[result["shard"]] = []  # a shard's stream restarted after a hand-over
         if result["kind"] == "DONE":
-            done.add(result["shard"])
-        else:
+            done[result["shard"]] = result["count"]
+        elif per_shard is not None:
             per_shard[result["shard"]].extend((k, row) for k, row in codec.loads(result["rows"]))
+    return sum(done.values())
+
+
+async def gather(queue: asyncio.Queue, shards: int, timeout: float) -> list[dict[str, Any]]:
+    """Collect every shard's rows of one scan and merge them in key order."""
+    per_shard: list[list[tuple[str, dict]]] = [[] for _ in range(shards)]
+    await _collect(queue, shards, timeout, per_shard)
     return [row for _, row in heapq.merge(*per_shard, key=lambda kr: kr[0])]
 
+
+async def gather_count(queue: asyncio.Queue, shards: int, timeout: float) -> int:
+    """The number of rows a counting scan (``count_only``) matched on every shard."""
+    return await _collect(queue, shards, timeout, None)

@@ -21,7 +21,7 @@ async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -
     elif command["kind"] == "SCAN":
         spec = codec.loads(command["payload"])
         await stream_rows(worker.bus, command["job_id"], shard,
-                          matching_rows(store, spec, search.compile_predicate(spec)))
+                          matching_rows(store, spec, search.compile_predicate(spec)), bool(spec.get("count_only")))
         store.skip(offset)
         return
     else:

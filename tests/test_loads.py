@@ -87,6 +87,9 @@ def test_each_action_and_harpers_messages(worker, tmp_path):
         1: ("a", 30), 2: ("b", 4), 3: ("c2", None), 4: ("d", None)}
     assert found[1]["__createdtime__"] < found[1]["__updatedtime__"]
     assert found[2]["__createdtime__"] == found[2]["__updatedtime__"]
+    described = client.ok({"operation": "describe_table", "database": "dev", "table": "dog"})
+    assert described["record_count"] == 4 and described["hash_attribute"] == "id"
+    assert [a["attribute"] for a in described["attributes"]][:3] == ["id", "__createdtime__", "__updatedtime__"]
 
 
 def test_typing_big_integers_and_generated_keys(worker):

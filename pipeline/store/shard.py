@@ -177,6 +177,3 @@ class ShardStore:
         for key, raw in zip(encoded, self.db.get([prefix + k for k in encoded])):
             if raw is not None:
                 yield key, codec.loads(raw)
-
-    def count(self, database: str, table: str) -> int:
-        return sum(1 for _ in self.scan(database, table))
