@@ -621,5 +621,51 @@ def job_search_view(record: dict) -> dict:
     return view
 
 
+# ---- exports ------------------------------------------------------------------------------
+SEARCH_OPERATIONS = ("search_by_value", "search_by_hash", "sql", "search_by_conditions")
+
+
+def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[str], now_ms: int) -> dict:
+    """export_local's checks, in Harper's order (they run inside the job: failures end it in ERROR).
+
+    ``formats`` may hold more than Harper's json and csv; the error text stays
+    Harper's, which clients match on. Returns the op with ``file`` set: the
+    path Harper writes, ``<path>/<filename or epoch ms>.<format>`` (the
+    extension is always appended, as Harper does).
+    """
+    fmt = op.get("format")
+    if fmt is None:
+        raise HarperError("format missing")
+    if fmt not in formats:
+        raise HarperError("format invalid. must be one of the following values: json, csv")
+    search = op.get("search_operation")
+    if not isinstance(search, dict) or search.get("operation") is None:
+        raise HarperError("search_operation.operation missing")
+    if search["operation"] not in SEARCH_OPERATIONS and search["operation"] != "search_by_id":
+        raise HarperError("search_operation.operation must be one of the following values: "
+                          + ", ".join(SEARCH_OPERATIONS))
+    path = op.get("path")
+    if path is None:
+        raise HarperError("path is missing.")
+    if not isinstance(path, str) or path == "":
+        raise HarperError(f"Invalid path: {path if isinstance(path, str) else ''}")
+    directory = path[:-1] if len(path) > 1 and path.endswith(os.sep) else path
+    target = Path(directory)
+    if not target.exists():
+        raise HarperError(f"path '{directory}' does not exist")
+    if not target.is_dir():
+        raise HarperError(f"path '{directory}' is not a directory, please supply a valid folder path")
+    if not os.access(target, os.W_OK):
+        raise HarperError(f"access to path '{directory}' is denied")
+    if not _inside(target, allowed_dirs):
+        raise HarperError(f"access to path '{directory}' is denied: exports are written only under the "
+                          "directories this pipeline is configured for (PIPELINE_ALLOWED_DIRS)")
+    filename = op.get("filename")
+    name = f"{filename if filename is not None else now_ms}.{fmt}"
+    if "/" in name or name.startswith("."):
+        raise HarperError(f"filename '{filename}' is invalid: it must name a file inside path")
+    return {**op, "file": os.path.join(directory, name)}
+
+
 def export_result(fmt: str, path: str) -> dict:
     return {"message": f"Successfully exported {fmt.upper()} locally.", "path": path}

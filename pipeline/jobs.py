@@ -59,8 +59,9 @@ def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     parsed, written = record.get("_parsed", 0), record.get("_written", 0)
     if job_type in WRITE_TYPES:
         return None, None  # the requester answers from the record's _detail, in its own order
-    if job_type in ("delete_records_before", "delete_files_before"):
-        return harper.deleted_before_message(written, parsed), None
+    if job_type in harper.DELETE_BEFORE:
+        # the shards found the records: their reports add up to the total
+        return harper.deleted_before_message(written, record.get("_reported", 0)), None
     if parsed == 0:
         return harper.NO_RECORDS_PARSED, None
     return harper.loaded_message(written, parsed), None
@@ -98,6 +99,7 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
         applied[shard] += 1
         record["_applied"] = applied
         record["_written"] = record.get("_written", 0) + ev["written"]
+        record["_reported"] = record.get("_reported", 0) + ev["parsed"]
         if ev.get("detail"):
             written, skipped = codec.loads(ev["detail"])
             detail = record.get("_detail") or {"written": [], "skipped": []}

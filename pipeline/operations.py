@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from . import codec, harper, jobs, search
 from .catalog import TableDef
-from .scan import gather, gather_count
+from .scan import Memory, Spill, collect
+from .sinks.formats import FORMATS, WRITERS
+from .sinks.local import AtomicFile
 from .sources.csv import CsvError, read_batches
 from .splitter import Splitter, broadcast, command, split_done
 from .worker import Worker
@@ -24,8 +27,9 @@ from .worker import Worker
 log = logging.getLogger(__name__)
 
 LOADS = frozenset({"csv_data_load", "csv_file_load"})
+EXPORTS = frozenset({"export_local"})
 #: the job operations this build runs; the others are answered as not found
-JOB_OPERATIONS = LOADS
+JOB_OPERATIONS = LOADS | EXPORTS | harper.DELETE_BEFORE
 
 
 def _is_uuid(text: str) -> bool:
@@ -119,14 +123,20 @@ class Operations:
         try:
             await self.worker.catalog_log.catch_up()
             op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
-            await self._load(job_id, op)
+            if op["operation"] in EXPORTS:
+                await self._export(job_id, op)
+            elif op["operation"] in harper.DELETE_BEFORE:
+                await self._delete_before(job_id, op)
+            else:
+                await self._load(job_id, op)
         except harper.HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
         except CsvError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=str(err)))
         except OSError as err:
-            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
-                                        message=f"could not read {op.get('file_path')}: {err.strerror or err}"))
+            what = f"could not write {op.get('file', op.get('path'))}" if op.get("operation") in EXPORTS \
+                else f"could not read {op.get('file_path')}"
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=f"{what}: {err.strerror or err}"))
         except Exception as err:  # noqa: BLE001
             log.exception("job failed", extra={"job_id": job_id, "operation": op.get("operation")})
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
@@ -154,6 +164,40 @@ class Operations:
                 await splitter.add(batch.records)
         commands = await splitter.finish()
         await self._emit(split_done(job_id, splitter.parsed, commands))
+
+    async def _export(self, job_id: str, op: dict) -> None:
+        """Scan every shard, spill the rows to disk as they come, then write the file in one pass."""
+        op = harper.validate_export(op, self.worker.settings.allowed_dirs, FORMATS, jobs.now_ms())
+        await self.worker.catalog_log.catch_up()
+        plan = search.plan(op["search_operation"], self.catalog)
+        workdir = self.worker.settings.data_dir / "tmp" / job_id
+        spills: list[Spill] = []
+        try:
+            for i, spec in enumerate(plan.scans):
+                spills.append(Spill(workdir / f"scan-{i}", self.worker.shards))
+                await self.scan(spec, spills[-1])
+            path = Path(op["file"])
+            writer = WRITERS[op["format"]]
+
+            def write() -> None:
+                with AtomicFile(path) as out:
+                    writer(plan.finish([s.rows() for s in spills]), out)
+
+            await asyncio.get_running_loop().run_in_executor(None, write)
+        finally:
+            for spill in spills:
+                spill.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        await self._emit(jobs.event(job_id, "COMPLETE", jobs.COMPLETE, message=harper.completed_job_message(job_id),
+                                    result=harper.export_result(op["format"], op["file"])))
+
+    async def _delete_before(self, job_id: str, op: dict) -> None:
+        """A DeleteBefore command to every shard, ordered after the writes before it."""
+        table = self._table(op)
+        before = harper.parse_iso_date(op["date"])
+        await broadcast(self.worker.bus, self.worker.shards,
+                        command("DELETE_BEFORE", job_id, table.database, table.name, before=before))
+        await self._emit(split_done(job_id, 0, [1] * self.worker.shards))
 
     # ---- catalog -------------------------------------------------------------------
     def _table(self, op: dict) -> TableDef:
@@ -201,7 +245,7 @@ class Operations:
     async def _describe(self, table: TableDef) -> dict:
         spec = {"database": table.database, "table": table.name, "keys": None, "conditions": None,
                 "count_only": True}
-        return harper.describe_table_answer(table, await self.scan(spec, count=True))
+        return harper.describe_table_answer(table, await self.scan(spec, None))
 
     async def describe_table(self, op: dict, user: str | None) -> dict:
         return await self._describe(harper.validate_describe_table(op, self.catalog))
@@ -249,19 +293,18 @@ class Operations:
     async def search(self, op: dict, user: str | None) -> list:
         """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
         plan = search.plan(op, self.catalog)
-        rows = await asyncio.gather(*(self.scan(spec) for spec in plan.scans))
-        return plan.finish(list(rows))
+        results = [Memory(self.worker.shards) for _ in plan.scans]
+        await asyncio.gather(*(self.scan(spec, sink) for spec, sink in zip(plan.scans, results)))
+        return list(plan.finish([r.rows() for r in results]))
 
-    async def scan(self, spec: dict, timeout: float = 300, count: bool = False) -> Any:
-        """Rows of one scan in key order (their number with ``count``), ordered after every write before it."""
+    async def scan(self, spec: dict, sink: Memory | Spill | None, timeout: float = 600) -> int:
+        """Run one scan, ordered after every write before it; its rows go to ``sink``. Returns the row count."""
         scan_id = str(uuid.uuid4())
         queue = self.worker.replies.open(scan_id)
         try:
             await broadcast(self.worker.bus, self.worker.shards,
                             command("SCAN", scan_id, spec["database"], spec["table"], payload=codec.dumps(spec)))
-            if count:
-                return await gather_count(queue, self.worker.shards, timeout)
-            return await gather(queue, self.worker.shards, timeout)
+            return await collect(queue, self.worker.shards, timeout, sink)
         finally:
             self.worker.replies.close(scan_id)
 

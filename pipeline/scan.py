@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -123,9 +124,63 @@ class Replies:
         self._queues.pop(scan_id, None)
 
 
-async def _collect(queue: asyncio.Queue, shards: int, timeout: float,
-                   per_shard: list[list[tuple[str, dict]]] | None) -> int:
-    """Wait for every shard's DONE (keeping their rows when ``per_shard`` is given); the total row count."""
+class Memory:
+    """A scan's rows kept in memory, per shard (synchronous searches)."""
+
+    def __init__(self, shards: int) -> None:
+        self.per_shard: list[list[list[Any]]] = [[] for _ in range(shards)]
+
+    def restart(self, shard: int) -> None:
+        self.per_shard[shard] = []
+
+    def add(self, shard: int, rows: bytes) -> None:
+        self.per_shard[shard].extend(codec.loads(rows))
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for _, row in heapq.merge(*self.per_shard, key=lambda kr: kr[0])]
+
+
+class Spill:
+    """A scan's rows spilled to one file per shard as they arrive, merged in key order when read.
+
+    Memory stays flat whatever the size of the result: a shard's rows wait on
+    disk until every shard is done, then one line per shard is in memory at a time.
+    """
+
+    def __init__(self, directory: Path, shards: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.paths = [directory / f"shard-{i:04d}.spill" for i in range(shards)]
+        self._files = [open(p, "wb") for p in self.paths]
+
+    def restart(self, shard: int) -> None:
+        self._files[shard].seek(0)
+        self._files[shard].truncate()
+
+    def add(self, shard: int, rows: bytes) -> None:
+        out = self._files[shard]
+        for key, row in codec.loads(rows):
+            out.write(key.encode() + b"\t" + codec.dumps(row).lstrip() + b"\n")
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for out in self._files:
+            out.close()
+        readers = [open(p, "rb") for p in self.paths]
+        try:
+            for line in heapq.merge(*readers, key=lambda line: line[: line.index(b"\t")]):
+                yield codec.loads(line[line.index(b"\t") + 1:])
+        finally:
+            for reader in readers:
+                reader.close()
+
+    def close(self) -> None:
+        for out in self._files:
+            out.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memory | Spill | None) -> int:
+    """Wait for every shard's DONE, handing their rows to ``sink``; the total row count."""
     done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -136,22 +191,10 @@ async def _collect(queue: asyncio.Queue, shards: int, timeout: float,
         result = await asyncio.wait_for(queue.get(), remaining)
         if result["kind"] == "ERROR":
             raise ScanError(result["message"] or "a shard failed")
-        if per_shard is not None and result["seq"] == 0:
-            per_shard[result["shard"]] = []  # a shard's stream restarted after a hand-over
+        if sink is not None and result["seq"] == 0:
+            sink.restart(result["shard"])  # a shard's stream restarted after a hand-over
         if result["kind"] == "DONE":
             done[result["shard"]] = result["count"]
-        elif per_shard is not None:
-            per_shard[result["shard"]].extend((k, row) for k, row in codec.loads(result["rows"]))
+        elif sink is not None:
+            sink.add(result["shard"], result["rows"])
     return sum(done.values())
-
-
-async def gather(queue: asyncio.Queue, shards: int, timeout: float) -> list[dict[str, Any]]:
-    """Collect every shard's rows of one scan and merge them in key order."""
-    per_shard: list[list[tuple[str, dict]]] = [[] for _ in range(shards)]
-    await _collect(queue, shards, timeout, per_shard)
-    return [row for _, row in heapq.merge(*per_shard, key=lambda kr: kr[0])]
-
-
-async def gather_count(queue: asyncio.Queue, shards: int, timeout: float) -> int:
-    """The number of rows a counting scan (``count_only``) matched on every shard."""
-    return await _collect(queue, shards, timeout, None)

@@ -14,19 +14,26 @@ then booleans, then numbers, then strings (then anything else).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator
 
 from . import codec, harper
 from .catalog import TIMESTAMPS, Catalog, TableDef
 
 Predicate = Callable[[dict[str, Any]], bool]
-Rows = list[dict[str, Any]]
+Rows = Iterable[dict[str, Any]]
 
 
 @dataclass
 class Plan:
+    """The scans a search needs, and how their rows (each scan's in key order) become the answer.
+
+    ``finish`` streams where it can (an export of a whole table never holds it
+    in memory); sorting and SQL's final stage need all the rows first.
+    """
+
     scans: list[dict[str, Any]]
-    finish: Callable[[list[Rows]], Rows]
+    finish: Callable[[list[Rows]], Iterator[dict[str, Any]]]
 
 
 def order_key(value: Any) -> tuple[int, Any]:
@@ -116,15 +123,15 @@ def columns(table: TableDef, get_attributes: list) -> list[str]:
     return [str(a) for a in get_attributes]
 
 
-def project(rows: Rows, names: list[str]) -> Rows:
+def project(rows: Rows, names: list[str]) -> Iterator[dict[str, Any]]:
     """Every named attribute in every record, null where a record lacks it."""
-    return [{name: row.get(name) for name in names} for row in rows]
+    return ({name: row.get(name) for name in names} for row in rows)
 
 
 def _page(rows: Rows, op: dict) -> Rows:
     offset = op.get("offset") or 0
     limit = op.get("limit")
-    return rows[offset: offset + limit if limit is not None else None]
+    return islice(rows, offset, offset + limit if limit is not None else None)
 
 
 def _sorter(sort: dict[str, Any] | None) -> list[tuple[str, bool]]:
@@ -135,7 +142,8 @@ def _sorter(sort: dict[str, Any] | None) -> list[tuple[str, bool]]:
     return out
 
 
-def _sort(rows: Rows, keys: list[tuple[str, bool]]) -> Rows:
+def _sort(rows: Rows, keys: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    rows = list(rows)
     for attribute, descending in reversed(keys):  # stable sorts, least significant first
         rows.sort(key=lambda r: order_key(r.get(attribute)), reverse=descending)
     return rows
@@ -166,7 +174,7 @@ def _by_hash(op: dict, catalog: Catalog) -> Plan:
     names = columns(table, op["get_attributes"])
     wanted = op["hash_values"]
 
-    def finish(results: list[Rows]) -> Rows:
+    def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
         found = {codec.encode_key(codec.normalize_key(r[table.primary_key])): r for r in results[0]}
         ordered = []
         for value in wanted:
@@ -205,7 +213,7 @@ def _by_value(op: dict, catalog: Catalog) -> Plan:
     descending = bool(op.get("desc", op.get("reverse", False)))
     sort = _sorter(op.get("sort")) or [(attribute, descending)]
 
-    def finish(results: list[Rows]) -> Rows:
+    def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
         return project(_page(_sort(results[0], sort), op), names)
 
     return Plan([_spec(op, conditions=value_condition(attribute, op["search_value"]))], finish)
@@ -217,10 +225,8 @@ def _by_conditions(op: dict, catalog: Catalog) -> Plan:
     sort = _sorter(op.get("sort"))
     tree = {"operator": op["operator"], "conditions": op["conditions"]}
 
-    def finish(results: list[Rows]) -> Rows:
-        rows = results[0]
-        if sort:
-            _sort(rows, sort)
+    def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
+        rows = _sort(results[0], sort) if sort else results[0]
         return project(_page(rows, op), names)
 
     return Plan([_spec(op, conditions=tree)], finish)

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import sqlglot
@@ -24,7 +24,7 @@ from sqlglot.errors import ParseError
 
 from . import codec, harper
 from .catalog import Catalog, TableDef
-from .search import Plan, Rows, all_attributes, project
+from .search import Plan, Rows, all_attributes
 
 DUCKDB_MEMORY = os.environ.get("PIPELINE_DUCKDB_MEMORY", "256MB")
 
@@ -165,15 +165,14 @@ def plan_sql(sql: str, catalog: Catalog) -> Plan:
     scans = [{"database": t.database, "table": t.name, "keys": None, "conditions": pushed} for _, t in tables]
     simple = _simple_columns(statement, tables[0][1]) if len(tables) == 1 and (where is None or pushed) else None
     if simple is not None:
-        def finish_simple(results: list[Rows]) -> Rows:
-            names = [source for source, _ in simple]
-            return [{out: row.get(source) for source, out in simple} for row in results[0]] \
-                if any(s != o for s, o in simple) else project(results[0], names)
+        def finish_simple(results: list[Rows]) -> Iterator[dict[str, Any]]:
+            return ({out: row.get(source) for source, out in simple} for row in results[0])
         return Plan(scans, finish_simple)
     return Plan(scans, lambda results: _run_duckdb(statement, tables, results))
 
 
-def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]], results: list[Rows]) -> Rows:
+def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
+                results: list[Rows]) -> Iterator[dict[str, Any]]:
     statement = statement.copy()
     nodes = list(statement.find_all(exp.Table))
     with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
@@ -199,8 +198,10 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
             cursor = connection.execute(statement.sql(dialect="duckdb"))
             names = [d[0] for d in cursor.description]
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
-            return [{n: (json.loads(v) if j and v is not None else _python(v)) for n, j, v in zip(names, is_json, row)}
-                    for row in cursor.fetchall()]
+            while chunk := cursor.fetchmany(10_000):
+                for row in chunk:
+                    yield {n: (json.loads(v) if j and v is not None else _python(v))
+                           for n, j, v in zip(names, is_json, row)}
         except duckdb.Error as err:
             raise harper.HarperError(f"There was a problem performing this search: {err}", 500) from None
         finally:

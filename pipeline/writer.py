@@ -45,6 +45,8 @@ def _apply(store, offset: int, command: dict) -> Result | None:
                                  keep_keys=bool(command.get("reply")))
     if kind == "DELETE_KEYS":
         return store.delete_keys(offset, database, table, codec.loads(command["payload"]))
+    if kind == "DELETE_BEFORE":
+        return store.delete_before(offset, database, table, command["before"])
     if kind == "DROP_TABLE":
         store.drop_table(offset, database, table)
         return None

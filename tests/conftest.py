@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def make_settings(broker: EmbeddedBroker, data_dir: Path, *allowed: Path) -> con
     return dataclasses.replace(
         config.load(), bootstrap_servers=broker.bootstrap, app_id=f"hp-test-{tag}", topic_prefix=f"t{tag}.",
         data_dir=data_dir, shard_partitions=4, operations_partitions=2,
-        allowed_dirs=(*allowed, (SHARED / "conformance" / "data").resolve()), http_port=free_port(),
+        allowed_dirs=(*allowed, (SHARED / "conformance" / "data").resolve(), Path(tempfile.gettempdir()).resolve()),
+        http_port=free_port(),
         admin_username="admin", admin_password="password", rebalance_timeout=3.0)
 
 

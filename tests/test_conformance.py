@@ -34,6 +34,14 @@ LANDED = [
     "csv_data_load without data",
     "csv_data_load header only",
     "get_job of an unknown id",
+    "export_local json from sql",
+    "export_local csv from search_by_value",
+    "export_local csv of all attributes",
+    "export_local json from search_by_hash",
+    "export_local csv from search_by_conditions",
+    "export_local with an unknown format",
+    "delete_records_before deletes older records",
+    "delete_records_before keeps newer records",
 ]
 
 

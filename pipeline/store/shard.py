@@ -145,6 +145,20 @@ class ShardStore:
         self._commit(batch, offset, result, keep_result=True)
         return result
 
+    def delete_before(self, offset: int, database: str, table: str, before: float) -> Result:
+        """Delete the records created before ``before`` (epoch ms), in one write."""
+        batch = WriteBatch(raw_mode=True)
+        prefix = table_prefix(database, table)
+        result = Result()
+        for key, record in self.scan(database, table):
+            created = record.get("__createdtime__")
+            if isinstance(created, (int, float)) and created < before:
+                batch.delete(prefix + key)
+                result.written += 1
+        result.parsed = result.written
+        self._commit(batch, offset, result, keep_result=True)
+        return result
+
     def drop_table(self, offset: int, database: str, table: str) -> Result:
         prefix = table_prefix(database, table)
         batch = WriteBatch(raw_mode=True)
