@@ -47,6 +47,12 @@ class Settings:
     log_level: str = "info"
     #: Seconds the broker may hold a consumer group join (Tansu holds it all).
     rebalance_timeout: float = 3.0
+    #: Networks csv_url_load may fetch from although they are loopback/private/link-local.
+    url_allowed_networks: tuple[str, ...] = ()
+    url_connect_timeout: float = 10.0
+    #: Seconds without a byte from the server before a download fails.
+    url_idle_timeout: float = 30.0
+    url_max_bytes: int = 10 * 1024 ** 3
 
     @property
     def embedded(self) -> bool:
@@ -79,4 +85,11 @@ def load() -> Settings:
         admin_password=_env("HDB_ADMIN_PASSWORD", "password"),
         log_level=_env("PIPELINE_LOG_LEVEL", "info").lower(),
         rebalance_timeout=float(_env("PIPELINE_REBALANCE_TIMEOUT", "3")),
+        # the embedded profile runs on the user's own machine: its loopback is the user's to load from
+        url_allowed_networks=tuple(n.strip() for n in _env(
+            "PIPELINE_URL_ALLOWED_NETWORKS", "" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "127.0.0.0/8,::1/128",
+        ).split(",") if n.strip()),
+        url_connect_timeout=float(_env("PIPELINE_URL_CONNECT_TIMEOUT", "10")),
+        url_idle_timeout=float(_env("PIPELINE_URL_IDLE_TIMEOUT", "30")),
+        url_max_bytes=int(_env("PIPELINE_URL_MAX_BYTES", str(10 * 1024 ** 3))),
     )

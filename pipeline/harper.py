@@ -268,6 +268,18 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
+def csv_url_failed(url: str, detail: str) -> str:
+    return f"CSV Load failed from URL: {url}, {detail}"
+
+
+def csv_url_status(url: str, status: int, reason: str) -> str:
+    return csv_url_failed(url, f"status code: {status}, message: {reason}")
+
+
+#: DECISIONS #4: Harper compares the content type exactly; parameters (charset) are accepted here
+CSV_CONTENT_TYPES = ("text/csv", "application/octet-stream", "text/plain", "application/vnd.ms-excel")
+
+
 def completed_job_message(job_id: str) -> str:
     return f"Successfully completed job: {job_id}"
 

@@ -8,12 +8,13 @@ API) is still a job, so its outcome can be read with ``get_job``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, AsyncIterator, BinaryIO, Callable
 
 from . import codec, harper, jobs, search
 from .catalog import TableDef
@@ -21,12 +22,14 @@ from .scan import Memory, Spill, collect
 from .sinks.formats import FORMATS, WRITERS
 from .sinks.local import AtomicFile
 from .sources.csv import CsvError, read_batches
+from .sources.pipe import Pipe
+from .sources.url import download
 from .splitter import Splitter, broadcast, command, split_done
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
-LOADS = frozenset({"csv_data_load", "csv_file_load"})
+LOADS = frozenset({"csv_data_load", "csv_file_load", "csv_url_load"})
 EXPORTS = frozenset({"export_local"})
 #: the job operations this build runs; the others are answered as not found
 JOB_OPERATIONS = LOADS | EXPORTS | harper.DELETE_BEFORE
@@ -142,10 +145,24 @@ class Operations:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
                                         message=f"{op.get('operation')} failed: {err}"))
 
-    def _open_source(self, op: dict) -> BinaryIO:
+    @contextlib.asynccontextmanager
+    async def _source(self, op: dict) -> AsyncIterator[BinaryIO]:
+        """The load's bytes as a blocking stream for the CSV reader's thread."""
         if op["operation"] == "csv_data_load":
-            return io.BytesIO(op["data"].encode())
-        return open(Path(op["file_path"]), "rb")
+            yield io.BytesIO(op["data"].encode())
+        elif op["operation"] == "csv_file_load":
+            with open(Path(op["file_path"]), "rb") as stream:
+                yield stream
+        else:
+            pipe = Pipe()
+            task = asyncio.create_task(download(op["csv_url"], op.get("passthrough_headers"),
+                                                self.worker.settings, pipe))
+            try:
+                with io.BufferedReader(pipe, 1024 * 1024) as stream:
+                    yield stream
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _load(self, job_id: str, op: dict) -> None:
         table = self._table(op)
@@ -153,7 +170,7 @@ class Operations:
         splitter = Splitter(self.worker.bus, job_id, table, op["action"], self.worker.shards, settings.batch_size)
         loop = asyncio.get_running_loop()
         seen: set[str] = set()
-        with self._open_source(op) as stream:
+        async with self._source(op) as stream:
             batches = read_batches(stream, settings.batch_size)
             while (batch := await loop.run_in_executor(None, next, batches, None)) is not None:
                 names = set().union(*batch.records) - seen

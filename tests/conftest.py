@@ -28,7 +28,8 @@ def make_settings(broker: EmbeddedBroker, data_dir: Path, *allowed: Path) -> con
         data_dir=data_dir, shard_partitions=4, operations_partitions=2,
         allowed_dirs=(*allowed, (SHARED / "conformance" / "data").resolve(), Path(tempfile.gettempdir()).resolve()),
         http_port=free_port(),
-        admin_username="admin", admin_password="password", rebalance_timeout=3.0)
+        admin_username="admin", admin_password="password", rebalance_timeout=3.0,
+        url_allowed_networks=("127.0.0.0/8",))  # the tests' HTTP servers are on loopback
 
 
 @pytest.fixture

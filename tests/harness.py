@@ -39,6 +39,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HDB_ADMIN_PASSWORD": settings.admin_password,
         "PIPELINE_REBALANCE_TIMEOUT": str(settings.rebalance_timeout),
         "PIPELINE_LOG_LEVEL": "info",
+        "PIPELINE_URL_ALLOWED_NETWORKS": ",".join(settings.url_allowed_networks),
+        "PIPELINE_URL_CONNECT_TIMEOUT": str(settings.url_connect_timeout),
+        "PIPELINE_URL_IDLE_TIMEOUT": str(settings.url_idle_timeout),
+        "PIPELINE_URL_MAX_BYTES": str(settings.url_max_bytes),
     })
     return env
 

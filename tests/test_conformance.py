@@ -42,6 +42,8 @@ LANDED = [
     "export_local with an unknown format",
     "delete_records_before deletes older records",
     "delete_records_before keeps newer records",
+    "csv_url_load loads over http",
+    "csv_url_load of a missing url",
 ]
 
 

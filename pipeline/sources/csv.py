@@ -141,11 +141,17 @@ def _guess_delimiter(sample: list[str]) -> str:
     return best
 
 
+SAMPLE_BYTES = 64 * 1024
+
+
 def _sample(stream: BinaryIO) -> list[str]:
-    """The first lines of the stream (then rewound), for guessing the delimiter."""
-    start = stream.tell()
-    head = stream.read(64 * 1024)
-    stream.seek(start)
+    """The first lines of the stream, left unread, for guessing the delimiter."""
+    if stream.seekable():
+        start = stream.tell()
+        head = stream.read(SAMPLE_BYTES)
+        stream.seek(start)
+    else:
+        head = stream.peek(SAMPLE_BYTES)[:SAMPLE_BYTES]  # type: ignore[attr-defined]
     text = head.decode("utf-8", errors="replace")
     return text.splitlines(keepends=True)[: SAMPLE_ROWS * 4]
 
@@ -154,12 +160,11 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     """Typed records of a CSV stream, ``batch_size`` at a time; nothing for an empty or header-only file.
 
     ``resume``: continue from a point a previous batch reported (the stream is
-    sought there). Seeking is needed only for guessing the delimiter at the
-    start; a stream that cannot seek must start with that guess done by the
-    caller or be wrapped (``io.BufferedReader`` peeks fine).
+    sought there). A stream that cannot seek must be able to ``peek`` (an
+    ``io.BufferedReader``) so that the delimiter can be guessed.
     """
     if resume is None:
-        delimiter = _guess_delimiter(_sample(stream)) if stream.seekable() else ","
+        delimiter = _guess_delimiter(_sample(stream))
         lines = _Lines(stream, 0, 0)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header_row = _next_row(reader, lines)
