@@ -53,6 +53,10 @@ class Settings:
     #: Seconds without a byte from the server before a download fails.
     url_idle_timeout: float = 30.0
     url_max_bytes: int = 10 * 1024 ** 3
+    #: An S3-compatible endpoint (MinIO...); empty: AWS. An operation's ``s3.endpoint_url`` wins.
+    s3_endpoint_url: str = ""
+    #: Bytes per part of an export's multipart upload (S3's minimum is 5 MiB).
+    s3_part_bytes: int = 8 * 1024 ** 2
 
     @property
     def embedded(self) -> bool:
@@ -92,4 +96,6 @@ def load() -> Settings:
         url_connect_timeout=float(_env("PIPELINE_URL_CONNECT_TIMEOUT", "10")),
         url_idle_timeout=float(_env("PIPELINE_URL_IDLE_TIMEOUT", "30")),
         url_max_bytes=int(_env("PIPELINE_URL_MAX_BYTES", str(10 * 1024 ** 3))),
+        s3_endpoint_url=_env("PIPELINE_S3_ENDPOINT_URL", ""),
+        s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

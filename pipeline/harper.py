@@ -107,11 +107,15 @@ def _joi_name(label: str, value: Any, required: bool = True) -> list[str]:
 
 
 def _s3_errors(s3: Any) -> list[str]:
+    """validate.js's S3 messages. Beyond Harper: both keys may be left out, to use the worker's credentials."""
     errors = [] if s3 not in (None, "") else ["S3 can't be blank"]
     s3 = s3 if isinstance(s3, dict) else {}
+    own_credentials = bool(s3) and s3.get("aws_access_key_id") is None and s3.get("aws_secret_access_key") is None
     for field, label in (("aws_access_key_id", "aws access key id"), ("aws_secret_access_key", "aws secret access key"),
                          ("bucket", "bucket"), ("key", "key"), ("region", "region")):
         value = s3.get(field)
+        if field.startswith("aws_") and own_credentials:
+            continue
         if value in (None, ""):
             errors.append(f"S3 {label} can't be blank")
         elif not isinstance(value, str):
@@ -637,14 +641,7 @@ def job_search_view(record: dict) -> dict:
 SEARCH_OPERATIONS = ("search_by_value", "search_by_hash", "sql", "search_by_conditions")
 
 
-def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[str], now_ms: int) -> dict:
-    """export_local's checks, in Harper's order (they run inside the job: failures end it in ERROR).
-
-    ``formats`` may hold more than Harper's json and csv; the error text stays
-    Harper's, which clients match on. Returns the op with ``file`` set: the
-    path Harper writes, ``<path>/<filename or epoch ms>.<format>`` (the
-    extension is always appended, as Harper does).
-    """
+def _export_format_and_search(op: dict, formats: Sequence[str]) -> str:
     fmt = op.get("format")
     if fmt is None:
         raise HarperError("format missing")
@@ -656,6 +653,18 @@ def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[st
     if search["operation"] not in SEARCH_OPERATIONS and search["operation"] != "search_by_id":
         raise HarperError("search_operation.operation must be one of the following values: "
                           + ", ".join(SEARCH_OPERATIONS))
+    return fmt
+
+
+def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[str], now_ms: int) -> dict:
+    """export_local's checks, in Harper's order (they run inside the job: failures end it in ERROR).
+
+    ``formats`` may hold more than Harper's json and csv; the error text stays
+    Harper's, which clients match on. Returns the op with ``file`` set: the
+    path Harper writes, ``<path>/<filename or epoch ms>.<format>`` (the
+    extension is always appended, as Harper does).
+    """
+    fmt = _export_format_and_search(op, formats)
     path = op.get("path")
     if path is None:
         raise HarperError("path is missing.")
@@ -677,6 +686,24 @@ def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[st
     if "/" in name or name.startswith("."):
         raise HarperError(f"filename '{filename}' is invalid: it must name a file inside path")
     return {**op, "file": os.path.join(directory, name)}
+
+
+def validate_export_s3(op: dict, formats: Sequence[str]) -> dict:
+    """export_to_s3's checks in Harper's order; ``s3.key`` gets ``.<format>`` appended, as Harper does.
+
+    Beyond Harper: both keys may be left out, to use the worker's own AWS credentials.
+    """
+    s3 = op.get("s3")
+    if not isinstance(s3, dict) or not s3:
+        raise HarperError("S3 object is missing.")
+    own_credentials = s3.get("aws_access_key_id") is None and s3.get("aws_secret_access_key") is None
+    for field in ("aws_access_key_id", "aws_secret_access_key", "bucket", "key", "region"):
+        if field.startswith("aws_") and own_credentials:
+            continue
+        if not s3.get(field):
+            raise HarperError(f"{field} is missing.")
+    fmt = _export_format_and_search(op, formats)
+    return {**op, "object_key": f"{s3['key']}.{fmt}"}
 
 
 def export_result(fmt: str, path: str) -> dict:

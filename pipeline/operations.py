@@ -11,17 +11,20 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable
 
-from . import codec, harper, jobs, search
+from . import codec, harper, jobs, s3, search
 from .catalog import TableDef
 from .scan import Memory, Spill, collect
 from .sinks.formats import FORMATS, WRITERS
 from .sinks.local import AtomicFile
+from .sinks.s3 import S3Upload
 from .sources.csv import CsvError, read_batches
+from .sources.json import JsonSourceError, read_json_batches
 from .sources.pipe import Pipe
 from .sources.url import download
 from .splitter import Splitter, broadcast, command, split_done
@@ -29,10 +32,13 @@ from .worker import Worker
 
 log = logging.getLogger(__name__)
 
-LOADS = frozenset({"csv_data_load", "csv_file_load", "csv_url_load"})
-EXPORTS = frozenset({"export_local"})
+LOADS = frozenset({"csv_data_load", "csv_file_load", "csv_url_load", "import_from_s3"})
+EXPORTS = frozenset({"export_local", "export_to_s3"})
 #: the job operations this build runs; the others are answered as not found
 JOB_OPERATIONS = LOADS | EXPORTS | harper.DELETE_BEFORE
+
+
+_SECRET = re.compile(rb'("aws_(?:secret_access_key|access_key_id)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 def _is_uuid(text: str) -> bool:
@@ -134,7 +140,7 @@ class Operations:
                 await self._load(job_id, op)
         except harper.HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
-        except CsvError as err:
+        except (CsvError, JsonSourceError) as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=str(err)))
         except OSError as err:
             what = f"could not write {op.get('file', op.get('path'))}" if op.get("operation") in EXPORTS \
@@ -152,6 +158,15 @@ class Operations:
             yield io.BytesIO(op["data"].encode())
         elif op["operation"] == "csv_file_load":
             with open(Path(op["file_path"]), "rb") as stream:
+                yield stream
+        elif op["operation"] == "import_from_s3":
+            bucket, key = op["s3"]["bucket"], op["s3"]["key"]
+            try:
+                client = s3.client(op["s3"], self.worker.settings)
+                answer = await asyncio.to_thread(client.get_object, Bucket=bucket, Key=key)
+            except s3.S3_ERRORS as err:
+                raise s3.error(err, bucket, key) from None
+            with io.BufferedReader(_S3Body(answer["Body"], bucket, key), 1024 * 1024) as stream:
                 yield stream
         else:
             pipe = Pipe()
@@ -171,42 +186,59 @@ class Operations:
         loop = asyncio.get_running_loop()
         seen: set[str] = set()
         async with self._source(op) as stream:
-            batches = read_batches(stream, settings.batch_size)
-            while (batch := await loop.run_in_executor(None, next, batches, None)) is not None:
-                names = set().union(*batch.records) - seen
+            if op["operation"] == "import_from_s3" and op["s3"]["key"].endswith(".json"):
+                batches = read_json_batches(stream, settings.batch_size)
+            else:
+                batches = (batch.records for batch in read_batches(stream, settings.batch_size))
+            while (records := await loop.run_in_executor(None, next, batches, None)) is not None:
+                names = set().union(*records) - seen
                 if names:
                     harper.check_column_names(names)
                     await self._register_attributes(table, names)
                     seen |= names
-                await splitter.add(batch.records)
+                await splitter.add(records)
         commands = await splitter.finish()
         await self._emit(split_done(job_id, splitter.parsed, commands))
 
     async def _export(self, job_id: str, op: dict) -> None:
-        """Scan every shard, spill the rows to disk as they come, then write the file in one pass."""
-        op = harper.validate_export(op, self.worker.settings.allowed_dirs, FORMATS, jobs.now_ms())
+        """Scan every shard, spill the rows to disk as they come, then write the file or object in one pass."""
+        settings = self.worker.settings
+        if op["operation"] == "export_local":
+            op = harper.validate_export(op, settings.allowed_dirs, FORMATS, jobs.now_ms())
+        else:
+            op = harper.validate_export_s3(op, FORMATS)
         await self.worker.catalog_log.catch_up()
         plan = search.plan(op["search_operation"], self.catalog)
-        workdir = self.worker.settings.data_dir / "tmp" / job_id
+        workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
+        writer = WRITERS[op["format"]]
         try:
             for i, spec in enumerate(plan.scans):
                 spills.append(Spill(workdir / f"scan-{i}", self.worker.shards))
                 await self.scan(spec, spills[-1])
-            path = Path(op["file"])
-            writer = WRITERS[op["format"]]
 
-            def write() -> None:
-                with AtomicFile(path) as out:
+            def write_file() -> dict:
+                with AtomicFile(Path(op["file"])) as out:
                     writer(plan.finish([s.rows() for s in spills]), out)
+                return harper.export_result(op["format"], op["file"])
 
-            await asyncio.get_running_loop().run_in_executor(None, write)
+            def write_object() -> dict:
+                bucket, key = op["s3"]["bucket"], op["object_key"]
+                try:
+                    with S3Upload(s3.client(op["s3"], settings), bucket, key, settings.s3_part_bytes) as out:
+                        writer(plan.finish([s.rows() for s in spills]), out)
+                except s3.S3_ERRORS as err:
+                    raise s3.error(err, bucket, key) from None
+                return out.result
+
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, write_file if op["operation"] == "export_local" else write_object)
         finally:
             for spill in spills:
                 spill.close()
             shutil.rmtree(workdir, ignore_errors=True)
         await self._emit(jobs.event(job_id, "COMPLETE", jobs.COMPLETE, message=harper.completed_job_message(job_id),
-                                    result=harper.export_result(op["format"], op["file"])))
+                                    result=result))
 
     async def _delete_before(self, job_id: str, op: dict) -> None:
         """A DeleteBefore command to every shard, ordered after the writes before it."""
@@ -342,10 +374,39 @@ class Operations:
             await future
 
     async def _dead_letter(self, value: bytes, key: bytes | None, error: str, partition: int, offset: int) -> None:
-        """The original bytes, untouched, with what went wrong in headers (as Kafka Connect does)."""
+        """The original bytes, with what went wrong in headers (as Kafka Connect does).
+
+        The one change: S3 credentials are masked, since the dead-letter topic
+        is read by more people than ``operations``; a header says so.
+        """
         headers = [("error", error.encode()), ("source.topic", self.worker.bus.topic("operations").encode()),
                    ("source.partition", str(partition).encode()), ("source.offset", str(offset).encode())]
+        value, masked = _SECRET.subn(rb'\1"***"', value)
+        if masked:
+            headers.append(("redacted", b"aws credentials"))
         await self.worker.bus.producer.send_and_wait(self.worker.bus.topic("operations-dlq"), value=value,
                                                      key=key, headers=headers)
         log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
                                                                        "error": error})
+
+
+class _S3Body(io.RawIOBase):
+    """An S3 object's body as a raw stream; a connection cut mid-download names the object."""
+
+    def __init__(self, body: Any, bucket: str, key: str) -> None:
+        self._body, self._bucket, self._key = body, bucket, key
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        try:
+            data = self._body.read(len(target))
+        except (s3.S3_ERRORS + (OSError,)) as err:
+            raise s3.error(err, self._bucket, self._key) from None
+        target[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()

@@ -43,6 +43,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PIPELINE_URL_CONNECT_TIMEOUT": str(settings.url_connect_timeout),
         "PIPELINE_URL_IDLE_TIMEOUT": str(settings.url_idle_timeout),
         "PIPELINE_URL_MAX_BYTES": str(settings.url_max_bytes),
+        "PIPELINE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "PIPELINE_S3_PART_BYTES": str(settings.s3_part_bytes),
     })
     return env
 
@@ -102,9 +104,10 @@ class Client:
 class WorkerProcess:
     """``harper-pipeline worker`` in a child process, stopped with a bounded wait then SIGKILL."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.client = Client(f"http://{settings.http_host}:{settings.http_port}/",
                              f"{settings.admin_username}:{settings.admin_password}")
@@ -112,7 +115,8 @@ class WorkerProcess:
     def start(self, timeout: float = 60) -> "WorkerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=settings_env(self.settings),
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"],
+                                     env={**settings_env(self.settings), **self.env},
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:

@@ -1,0 +1,32 @@
+"""A JSON array of records, read incrementally (ijson), in batches: import_from_s3's ``.json`` keys."""
+from __future__ import annotations
+
+from typing import Any, BinaryIO, Iterator
+
+import ijson
+
+from ..cells import cast_json_deep
+
+# the pure-Python backend keeps integers of any size exact; the C one overflows past 64 bits
+_ijson = ijson.get_backend("python")
+
+
+class JsonSourceError(ValueError):
+    """A JSON source that cannot be loaded."""
+
+
+def read_json_batches(stream: BinaryIO, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+    """Records of a top-level JSON array; JSON-looking strings inside are parsed as Harper does."""
+    batch: list[dict[str, Any]] = []
+    try:
+        for record in _ijson.items(stream, "item", use_float=True):
+            if not isinstance(record, dict):
+                raise JsonSourceError(f"record {len(batch) + 1} of the array is not a JSON object")
+            batch.append(cast_json_deep(record))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    except (ijson.JSONError, ijson.IncompleteJSONError) as err:
+        raise JsonSourceError(f"the file is not a JSON array of records: {err}") from None
+    if batch:
+        yield batch
