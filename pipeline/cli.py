@@ -28,7 +28,7 @@ def _resolved(settings: Settings) -> Settings:
         return settings
     marker = settings.data_dir / EMBEDDED_FILE
     if marker.exists():
-        return settings.with_bootstrap(json.loads(marker.read_text())["bootstrap"])
+        return settings.with_bootstrap(json.loads(marker.read_text())["bootstrap"], embedded=True)
     sys.exit("harper-pipeline: no broker: set KAFKA_BOOTSTRAP_SERVERS, or start the pipeline with "
              "`harper-pipeline up` (it writes the embedded broker's address to "
              f"{marker})")
@@ -66,7 +66,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
                                           "user": settings.admin_username,
                                           "password_from": "HDB_ADMIN_PASSWORD (default: password)"})
         try:
-            run_worker(settings.with_bootstrap(broker.bootstrap))
+            run_worker(settings.with_bootstrap(broker.bootstrap, embedded=True))
         finally:
             marker.unlink(missing_ok=True)
 

@@ -58,6 +58,9 @@ class Settings:
     #: Bytes per part of an export's multipart upload (S3's minimum is 5 MiB).
     s3_part_bytes: int = 8 * 1024 ** 2
 
+    #: Set when the broker is the embedded one (it forgets its log when it stops).
+    embedded_profile: bool = False
+
     @property
     def embedded(self) -> bool:
         return not self.bootstrap_servers
@@ -66,8 +69,8 @@ class Settings:
     def broker_url(self) -> str:
         return ";".join(f"kafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
 
-    def with_bootstrap(self, servers: str) -> "Settings":
-        return replace(self, bootstrap_servers=servers)
+    def with_bootstrap(self, servers: str, embedded: bool = False) -> "Settings":
+        return replace(self, bootstrap_servers=servers, embedded_profile=embedded)
 
 
 def load() -> Settings:

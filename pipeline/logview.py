@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from . import codec
 from .bus import Bus
+from .store.state import LocalState
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,11 @@ Fold = Callable[[str, Any], None]
 
 
 class LogView:
-    def __init__(self, bus: Bus, name: str, fold: Fold) -> None:
+    def __init__(self, bus: Bus, name: str, fold: Fold, state: LocalState | None = None) -> None:
         self.bus = bus
         self.name = name
-        self._fold = fold
+        self._apply = fold
+        self._state = state
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -46,7 +48,25 @@ class LogView:
         await self._consumer.seek_to_beginning(*parts)
         ends = await self._consumer.end_offsets(parts)
         self._positions = {tp: 0 for tp in parts}
+        if self._state is not None and not any(ends.values()) and await self._republish():
+            ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
         self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
+
+    def _fold(self, key: str, value: Any) -> None:
+        self._apply(key, value)
+        if self._state is not None:
+            self._state.put(self.name, key, value)
+
+    async def _republish(self) -> int:
+        """An empty topic and a local copy: the broker lost its log (the embedded one forgets); write it back."""
+        count = 0
+        for key, value in list(self._state.items(self.name)):
+            await self.bus.send(self.name, codec.dumps(value), key=key.encode())
+            count += 1
+        await self.bus.producer.flush()
+        if count:
+            log.info("republished from the data directory", extra={"topic": self.name, "records": count})
+        return count
 
     async def stop(self) -> None:
         if self._task is not None:

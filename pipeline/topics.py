@@ -10,12 +10,14 @@ import asyncio
 import io
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import fastavro
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -89,6 +91,8 @@ async def create_topics(settings: Settings) -> list[str]:
                 continue  # another worker created it meanwhile
             created.append(spec.topic)
         await _check_partitions(admin, specs)
+        if specs["shard-log"].topic in created:
+            await _mark_epoch(settings, specs["shard-log"])
         return created
     finally:
         await admin.close()
@@ -107,6 +111,21 @@ async def _check_partitions(admin: AIOKafkaAdminClient, specs: dict[str, TopicSp
         if actual != spec.partitions:
             raise TopicMismatch(f"topic {spec.topic!r} has {actual} partitions but {spec.partitions} are configured; "
                                 "recreate it or change the partition setting")
+
+
+async def _mark_epoch(settings: Settings, spec: TopicSpec) -> None:
+    """Begin every partition of a new shard-log with an EPOCH command naming this log."""
+    epoch = uuid.uuid4().hex.encode()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for partition in range(spec.partitions):
+            await producer.send_and_wait(spec.topic, encode("shard-log", {
+                "kind": "EPOCH", "job_id": "", "seq": 0, "database": "", "table": "", "primary_key": "",
+                "action": None, "txn_time": 0.0, "payload": epoch, "before": None, "reply": None}),
+                key=str(partition).encode(), partition=partition)
+    finally:
+        await producer.stop()
 
 
 def create_topics_sync(settings: Settings) -> list[str]:

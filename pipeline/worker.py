@@ -12,6 +12,7 @@ from .jobs import JobsView
 from .logview import LogView
 from .scan import Replies
 from .store.shard import ShardStore
+from .store.state import LocalState
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,11 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bus = Bus(settings)
+        self.state = LocalState(settings.data_dir / "state")
         self.catalog = Catalog()
-        self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply)
+        self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply, self.state)
         self.jobs = JobsView()
-        self.jobs_log = LogView(self.bus, "jobs", self.jobs.fold)
+        self.jobs_log = LogView(self.bus, "jobs", self.jobs.fold, self.state)
         self.replies = Replies(self.bus)
         self.stores: dict[int, ShardStore] = {}
         self.shards = settings.shard_partitions
@@ -36,8 +38,13 @@ class Worker:
         await self.replies.start()
         await asyncio.gather(self.catalog_log.ready(), self.jobs_log.ready())
         self.shards = len(await self.bus.partitions("shard-log"))
+        for path in sorted((self.settings.data_dir / "shards").glob("[0-9]*")):
+            self.store(int(path.name))
+        tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases())
+        records = sum(store.estimated_records() for store in self.stores.values())
         self.ready.set()
-        log.info("worker ready", extra={"shards": self.shards, "data_dir": str(self.settings.data_dir)})
+        log.info("worker ready", extra={"shards": self.shards, "data_dir": str(self.settings.data_dir),
+                                        "tables": tables, "records_estimated": records})
 
     async def stop(self) -> None:
         await self.replies.stop()
@@ -47,6 +54,7 @@ class Worker:
         for store in self.stores.values():
             store.close()
         self.stores.clear()
+        self.state.close()
 
     def store(self, shard: int) -> ShardStore:
         store = self.stores.get(shard)

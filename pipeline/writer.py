@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -> None:
     command = topics.decode("shard-log", value)
     store = worker.store(shard)
+    if command["kind"] == "EPOCH":
+        _begin_epoch(worker, store, shard, offset, command["payload"].decode())
+        return
     if store.already_applied(offset):
         result = store.stored_result(offset)
         if result is None:
@@ -34,6 +37,19 @@ async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -
     await worker.bus.send_avro("job-status", jobs.event(
         command["job_id"], "BATCH_APPLIED", shard=shard, seq=command["seq"], parsed=result.parsed,
         written=result.written, detail=detail), key=command["job_id"].encode())
+
+
+def _begin_epoch(worker: Worker, store, shard: int, offset: int, epoch: str) -> None:
+    if store.epoch == epoch:
+        return  # the marker delivered again
+    previous = store.offset
+    if store.begin_epoch(offset, epoch):
+        # The broker lost its log (the embedded broker keeps it in memory) or the topic was recreated.
+        # The records are kept and the stored offsets start again; with a broker that should have kept its
+        # log, that is worth an operator's attention.
+        level = logging.INFO if worker.settings.embedded_profile else logging.ERROR
+        log.log(level, "a new shard-log: the shard keeps its records and counts offsets from the new log",
+                extra={"shard": shard, "previous_offset": previous, "epoch": epoch})
 
 
 def _apply(store, offset: int, command: dict) -> Result | None:

@@ -104,10 +104,12 @@ class Client:
 class WorkerProcess:
     """``harper-pipeline worker`` in a child process, stopped with a bounded wait then SIGKILL."""
 
-    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None,
+                 command: str = "worker") -> None:
         self.settings = settings
         self.log_path = log_path
         self.env = env or {}
+        self.command = command
         self.proc: subprocess.Popen | None = None
         self.client = Client(f"http://{settings.http_host}:{settings.http_port}/",
                              f"{settings.admin_username}:{settings.admin_password}")
@@ -115,8 +117,10 @@ class WorkerProcess:
     def start(self, timeout: float = 60) -> "WorkerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"],
-                                     env={**settings_env(self.settings), **self.env},
+        env = {**settings_env(self.settings), **self.env}
+        if self.command == "up":  # the whole embedded pipeline: it starts a broker of its own
+            del env["KAFKA_BOOTSTRAP_SERVERS"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", self.command], env=env,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:

@@ -18,6 +18,7 @@ from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, Writ
 from .. import codec
 
 _OFFSET = b"\x00offset"
+_EPOCH = b"\x00epoch"
 _RESULT = b"\x00result/"
 _DATA = b"d"
 _SEP = b"\x00"
@@ -74,6 +75,8 @@ class ShardStore:
         self.db = Rdict(str(path), _options())
         raw = self.db.get(_OFFSET)
         self.offset: int = struct.unpack(">q", raw)[0] if raw is not None else -1
+        epoch = self.db.get(_EPOCH)
+        self.epoch: str | None = epoch.decode() if epoch is not None else None
 
     def close(self) -> None:
         self.db.close()
@@ -166,6 +169,22 @@ class ShardStore:
         result = Result()
         self._commit(batch, offset, result, keep_result=True)
         return result
+
+    def begin_epoch(self, offset: int, epoch: str) -> bool:
+        """The log now is the one named ``epoch``, starting at ``offset``; True if this store had another.
+
+        The records stay: they are the data. Only the offsets, which counted
+        positions in a log that is gone, start again.
+        """
+        rebased = self.offset >= 0 and self.epoch != epoch
+        batch = WriteBatch(raw_mode=True)
+        batch.put(_EPOCH, epoch.encode())
+        self._commit(batch, offset, Result(), keep_result=False)
+        self.epoch = epoch
+        return rebased
+
+    def estimated_records(self) -> int:
+        return self.db.property_int_value("rocksdb.estimate-num-keys") or 0
 
     def skip(self, offset: int) -> None:
         """Record a command that changes nothing (so its offset is not replayed)."""
