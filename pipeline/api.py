@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from . import codec, harper
+from .auth import Directory, Principal
 from .config import Settings
 from .operations import Operations
 
@@ -22,28 +22,27 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 class Api:
-    def __init__(self, operations: Operations, settings: Settings) -> None:
+    def __init__(self, operations: Operations, directory: Directory, settings: Settings) -> None:
         self.operations = operations
+        self.directory = directory
         self.settings = settings
         self._runner: web.AppRunner | None = None
 
-    def user_of(self, request: web.Request) -> str | None:
-        """The authenticated user name, or None."""
+    async def principal_of(self, request: web.Request) -> Principal | None:
+        """The user the request's Basic credentials authenticate, or None."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
             return None
         try:
-            username, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        ok = hmac.compare_digest(username.encode(), self.settings.admin_username.encode()) and \
-            hmac.compare_digest(password.encode(), self.settings.admin_password.encode())
-        return username if ok else None
+        return await self.directory.authenticate(username, password)
 
     async def handle(self, request: web.Request) -> web.Response:
-        user = self.user_of(request)
+        user = await self.principal_of(request)
         if user is None:
-            return _json({"error": "Login failed"}, 401)
+            return _json({"error": harper.LOGIN_FAILED}, 401)
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw else None

@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     worker = Worker(settings)
     operations = Operations(worker)
-    api = Api(operations, settings)
+    api = Api(operations, worker.directory, settings)
 
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from . import topics
 from .config import Settings
@@ -56,3 +56,12 @@ class Bus:
 
     async def partitions(self, name: str) -> list[int]:
         return sorted(await self.producer.partitions_for(self.topic(name)))
+
+
+async def stop_reading(task: asyncio.Task | None, consumer: AIOKafkaConsumer | None) -> None:
+    """Stop a background reader: cancel its task, then close its consumer."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if consumer is not None:
+        await consumer.stop()

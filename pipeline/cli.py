@@ -8,12 +8,13 @@ import json
 import logging
 import os
 import sys
+import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import codec, config, harper, jobs, logs, topics
+from .client import ApiClient
 from .config import Settings
 
 log = logging.getLogger("pipeline.cli")
@@ -185,18 +186,63 @@ async def read_jobs(settings: Settings):
     return view
 
 
+# ---- through the Operations API, when it is up -----------------------------------------
+def _api(settings: Settings, args: argparse.Namespace) -> ApiClient | None:
+    """The API to go through (it authenticates and checks permissions), or None to use Kafka directly."""
+    if getattr(args, "kafka", False):
+        return None
+    client = ApiClient(settings)
+    return client if client.is_up() else None
+
+
+def _answer(status: int, body: Any) -> Any:
+    if status != 200:
+        print(json.dumps(body), file=sys.stderr)
+        sys.exit(1)
+    return body
+
+
+def submit_via_api(api: ApiClient, op: dict, wait: bool) -> int:
+    answer = _answer(*api.call(op))
+    job_id = answer.get("job_id") if isinstance(answer, dict) else None
+    if job_id is None:  # a synchronous operation: its answer is the result
+        print(json.dumps(answer))
+        return 0
+    print(job_id, file=sys.stderr if wait else sys.stdout, flush=True)
+    if not wait:
+        return 0
+    while True:
+        found = _answer(*api.call({"operation": "get_job", "id": job_id}))
+        if found and found[0]["status"] in jobs.FINAL:
+            print(json.dumps(found[0]), flush=True)
+            return 1 if found[0]["status"] == jobs.ERROR else 0
+        time.sleep(0.25)
+
+
 def cmd_submit(settings: Settings, args: argparse.Namespace) -> None:
     op = _operation(args.operation)
+    api = _api(settings, args)
+    if api is not None:
+        sys.exit(submit_via_api(api, op, args.wait))
     sys.exit(asyncio.run(submit(_resolved(settings), op, args.wait, args.user)))
 
 
 def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
+    api = _api(settings, args)
+    if api is not None:
+        print(json.dumps(_answer(*api.call({"operation": "get_job", "id": args.id}))))
+        return
     view = asyncio.run(read_jobs(_resolved(settings)))
     record = view.get(args.id)
     print(json.dumps([harper.job_view(record)] if record else []))
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
+    api = _api(settings, args)
+    if api is not None:
+        print(json.dumps(_answer(*api.call({"operation": "search_jobs_by_start_date", "from_date": args.from_date,
+                                            "to_date": args.to_date}))))
+        return
     start, end = harper.validate_search_jobs({"from_date": args.from_date, "to_date": args.to_date})
     view = asyncio.run(read_jobs(_resolved(settings)))
     print(json.dumps([harper.job_search_view(r) for r in view.started_between(start, end)]))
@@ -213,15 +259,19 @@ def main(argv: list[str] | None = None) -> None:
     tp = sub.add_parser("topics", help="manage the topics")
     tp.add_argument("action", choices=["create"])
     tp.set_defaults(func=cmd_topics)
-    sb = sub.add_parser("submit", help="produce an operation (JSON text or @file.json)")
+    direct = argparse.ArgumentParser(add_help=False)
+    direct.add_argument("--kafka", action="store_true",
+                        help="use Kafka directly even when the Operations API is up (no credentials are checked)")
+    sb = sub.add_parser("submit", parents=[direct], help="send an operation (JSON text or @file.json) through the "
+                        "Operations API as HDB_ADMIN_USERNAME, or produce it to Kafka when the API is not up")
     sb.add_argument("operation")
     sb.add_argument("--wait", action="store_true", help="follow the job; print its final record; exit 1 on ERROR")
-    sb.add_argument("--user", default=getpass.getuser(), help="recorded as the job's user")
+    sb.add_argument("--user", default=getpass.getuser(), help="recorded as the job's user (Kafka only)")
     sb.set_defaults(func=cmd_submit)
-    jb = sub.add_parser("job", help="show one job")
+    jb = sub.add_parser("job", parents=[direct], help="show one job")
     jb.add_argument("id")
     jb.set_defaults(func=cmd_job)
-    js = sub.add_parser("jobs", help="jobs started between two ISO-8601 dates")
+    js = sub.add_parser("jobs", parents=[direct], help="jobs started between two ISO-8601 dates")
     js.add_argument("--from", dest="from_date", required=True)
     js.add_argument("--to", dest="to_date", required=True)
     js.set_defaults(func=cmd_jobs)

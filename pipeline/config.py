@@ -43,7 +43,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 9925
     admin_username: str = "admin"
-    admin_password: str = "password"
+    admin_password: str = field(default="password", repr=False)
     log_level: str = "info"
     #: Seconds the broker may hold a consumer group join (Tansu holds it all).
     rebalance_timeout: float = 3.0

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from . import codec
-from .bus import Bus
+from .bus import Bus, stop_reading
 from .store.state import LocalState
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,7 @@ class LogView:
         return count
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_reading(self._task, self._consumer)
 
     async def ready(self) -> None:
         """Wait until everything that was in the topic at start has been folded."""

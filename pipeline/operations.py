@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable
 
-from . import codec, harper, jobs, s3, search
+from . import codec, harper, jobs, s3, search, sql
+from .auth import Authorizer, Principal
 from .catalog import TableDef
 from .scan import Memory, Spill, collect
 from .sinks.formats import FORMATS, WRITERS
@@ -28,6 +29,7 @@ from .sources.json import JsonSourceError, read_json_batches
 from .sources.pipe import Pipe
 from .sources.url import download
 from .splitter import Splitter, broadcast, command, split_done
+from .users import UserOperations
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class Operations:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.catalog = worker.catalog
-        self._sync: dict[str, Callable[[dict, str | None], Any]] = {
+        self.authorizer = Authorizer(worker.catalog)
+        self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             "create_database": self.create_database, "create_schema": self.create_database,
             "create_table": self.create_table, "drop_table": self.drop_table,
             "drop_database": self.drop_database, "drop_schema": self.drop_database,
@@ -63,23 +66,28 @@ class Operations:
             "search_by_hash": self.search, "search_by_id": self.search, "search_by_value": self.search,
             "search_by_conditions": self.search, "sql": self.search,
             "get_job": self.get_job, "search_jobs_by_start_date": self.search_jobs,
+            **UserOperations(worker).handlers,
         }
 
     # ---- entry points --------------------------------------------------------------
-    async def call(self, op: Any, user: str | None) -> Any:
-        """Answer one operation body (the HTTP API). Raises HarperError."""
+    async def call(self, op: Any, principal: Principal | None) -> Any:
+        """Answer one operation body as ``principal`` (None: from the topic, trusted). Raises HarperError."""
         if not isinstance(op, dict):
             raise harper.INVALID_JSON()
         name = op.get("operation")
         if name is None:
             raise harper.MISSING_OPERATION()
-        await self.worker.catalog_log.catch_up()  # see catalog changes made through any worker
-        if name in JOB_OPERATIONS:
-            return await self.submit(op, user)
         handler = self._sync.get(name)
+        if handler is None and name not in JOB_OPERATIONS and name not in harper.SUPER_USER_ONLY:
+            raise harper.operation_not_found(name)
+        await self.worker.catalog_log.catch_up()  # see catalog changes made through any worker
+        op = self.authorizer.narrow(op, principal)
+        self.authorizer.check(op, principal, sql.references)  # Harper checks permissions before anything else
+        if name in JOB_OPERATIONS:
+            return await self.submit(op, principal.username if principal else None)
         if handler is None:
             raise harper.operation_not_found(name)
-        return await handler(op, user)
+        return await handler(op, principal)
 
     async def submit(self, op: dict, user: str | None) -> dict:
         """Validate a bulk operation, make it durable on ``operations``, answer with its job id."""
@@ -114,7 +122,7 @@ class Operations:
             if name in JOB_OPERATIONS:
                 await self.run_job(job_id, op)
                 return
-            answer = await self.call(op, user)
+            answer = await self.call(op, None)
         except harper.HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
             return
@@ -259,12 +267,12 @@ class Operations:
         for key, value in self.catalog.new_attribute_records(table, sorted(names), jobs.now_ms()):
             await self.worker.catalog_log.put(key, value)
 
-    async def create_database(self, op: dict, user: str | None) -> dict:
+    async def create_database(self, op: dict, principal: Principal | None) -> dict:
         database = harper.validate_create_database(op, self.catalog)
         await self.worker.catalog_log.put(*self.catalog.database_record(database, jobs.now_ms()))
         return {"message": harper.created_database_message(database)}
 
-    async def create_table(self, op: dict, user: str | None) -> dict:
+    async def create_table(self, op: dict, principal: Principal | None) -> dict:
         database, table, primary_key = harper.validate_create_table(op, self.catalog)
         now = jobs.now_ms()
         if not self.catalog.has_database(database):
@@ -272,12 +280,12 @@ class Operations:
         await self.worker.catalog_log.put(*self.catalog.table_record(database, table, primary_key, now))
         return {"message": harper.created_table_message(database, table)}
 
-    async def drop_table(self, op: dict, user: str | None) -> dict:
+    async def drop_table(self, op: dict, principal: Principal | None) -> dict:
         database, table = harper.validate_drop_table(op, self.catalog)
         await self._drop(database, table)
         return {"message": harper.dropped_table_message(database, table)}
 
-    async def drop_database(self, op: dict, user: str | None) -> dict:
+    async def drop_database(self, op: dict, principal: Principal | None) -> dict:
         database = harper.validate_drop_database(op, self.catalog)
         for table in self.catalog.tables(database):
             await self._drop(database, table.name)
@@ -291,30 +299,37 @@ class Operations:
         for key in self.catalog.drop_table_keys(database, table):
             await self.worker.catalog_log.put(key, None)
 
-    async def _describe(self, table: TableDef) -> dict:
+    async def _describe(self, table: TableDef, principal: Principal | None) -> dict:
         spec = {"database": table.database, "table": table.name, "keys": None, "conditions": None,
                 "count_only": True}
-        return harper.describe_table_answer(table, await self.scan(spec, None))
+        access = self.authorizer.describe_filter(principal, table)
+        shown = [a for a in table.attributes if access is None or access.attribute_visible(a)]
+        return harper.describe_table_answer(table, await self.scan(spec, None), shown)
 
-    async def describe_table(self, op: dict, user: str | None) -> dict:
-        return await self._describe(harper.validate_describe_table(op, self.catalog))
+    def _visible(self, database: str, principal: Principal | None) -> list[TableDef]:
+        return [t for t in self.catalog.tables(database) if self.authorizer.describe_filter(principal, t)]
 
-    async def describe_database(self, op: dict, user: str | None) -> dict:
+    async def describe_table(self, op: dict, principal: Principal | None) -> dict:
+        return await self._describe(harper.validate_describe_table(op, self.catalog), principal)
+
+    async def describe_database(self, op: dict, principal: Principal | None) -> dict:
         database = harper.validate_describe_database(op, self.catalog)
-        return {t.name: await self._describe(t) for t in self.catalog.tables(database)}
+        return {t.name: await self._describe(t, principal) for t in self._visible(database, principal)}
 
-    async def describe_all(self, op: dict, user: str | None) -> dict:
-        return {db: {t.name: await self._describe(t) for t in self.catalog.tables(db)}
-                for db in self.catalog.databases()}
+    async def describe_all(self, op: dict, principal: Principal | None) -> dict:
+        visible = {db: self._visible(db, principal) for db in self.catalog.databases()}
+        everything = principal is None or principal.super_user
+        return {db: {t.name: await self._describe(t, principal) for t in tables}
+                for db, tables in visible.items() if tables or everything}
 
     # ---- record writes ---------------------------------------------------------------
-    async def write(self, op: dict, user: str | None) -> dict:
+    async def write(self, op: dict, principal: Principal | None) -> dict:
         """insert / update / upsert / delete: through the shards, answered when every shard has applied."""
         op = harper.validate_write(op, self.catalog)
         table = self._table(op)
         action = op["operation"]
         job_id = str(uuid.uuid4())
-        await self._emit(jobs.event(job_id, "CREATED", type=action, user=user))
+        await self._emit(jobs.event(job_id, "CREATED", type=action, user=principal.username if principal else None))
         splitter = Splitter(self.worker.bus, job_id, table, action, self.worker.shards,
                             self.worker.settings.batch_size, keep_keys=True)
         if action == "delete":
@@ -339,7 +354,7 @@ class Operations:
         return harper.write_answer(action, written, skipped)
 
     # ---- reads -----------------------------------------------------------------------
-    async def search(self, op: dict, user: str | None) -> list:
+    async def search(self, op: dict, principal: Principal | None) -> list:
         """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
         plan = search.plan(op, self.catalog)
         results = [Memory(self.worker.shards) for _ in plan.scans]
@@ -358,11 +373,11 @@ class Operations:
             self.worker.replies.close(scan_id)
 
     # ---- jobs ----------------------------------------------------------------------
-    async def get_job(self, op: dict, user: str | None) -> list:
+    async def get_job(self, op: dict, principal: Principal | None) -> list:
         record = self.worker.jobs.get(harper.validate_get_job(op))
         return [harper.job_view(record)] if record and record.get("type") not in jobs.WRITE_TYPES else []
 
-    async def search_jobs(self, op: dict, user: str | None) -> list:
+    async def search_jobs(self, op: dict, principal: Principal | None) -> list:
         start, end = harper.validate_search_jobs(op)
         return [harper.job_search_view(r) for r in self.worker.jobs.started_between(start, end)
                 if r.get("type") not in jobs.WRITE_TYPES]

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from . import codec, topics
-from .bus import Bus
+from .bus import Bus, stop_reading
 from .store.shard import ShardStore
 
 log = logging.getLogger(__name__)
@@ -102,11 +102,7 @@ class Replies:
         self._task = asyncio.create_task(self._run(), name="scan-replies")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_reading(self._task, self._consumer)
 
     async def _run(self) -> None:
         assert self._consumer is not None

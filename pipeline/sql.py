@@ -71,6 +71,33 @@ def _tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, Ta
     return found
 
 
+def references(sql: Any) -> list[tuple[str, str, list[str]]]:
+    """(database, table, the columns named on it; ``*`` for all) for each table a statement reads.
+
+    For the permission check, before the statement is planned; a statement
+    that does not parse names nothing (planning it reports the error).
+    """
+    try:
+        statement = parse(sql) if isinstance(sql, str) else None
+    except harper.HarperError:
+        statement = None
+    if statement is None:
+        return []
+    tables = [t for t in statement.find_all(exp.Table) if t.db]
+    by_alias = {(t.alias or t.name): i for i, t in enumerate(tables)}
+    columns: list[list[str]] = [[] for _ in tables]
+    for node in statement.find_all(exp.Column, exp.Star):
+        star = isinstance(node, exp.Star) or isinstance(node.this, exp.Star)
+        if isinstance(node, exp.Star) and isinstance(node.parent, (exp.Column, exp.Count)):
+            continue  # counted as its column; COUNT(*) reads no attribute
+        qualifier = node.table if isinstance(node, exp.Column) else ""
+        targets = [by_alias[qualifier]] if qualifier in by_alias else range(len(tables)) if star or \
+            len(tables) == 1 else []
+        for i in targets:
+            columns[i].append("*" if star else node.name)
+    return [(t.db, t.name, cols) for t, cols in zip(tables, columns)]
+
+
 def _literal(node: exp.Expression) -> Any:
     if isinstance(node, exp.Literal):
         if node.is_string:

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from .auth import Directory
 from .bus import Bus
 from .catalog import Catalog
 from .config import Settings
@@ -26,6 +27,8 @@ class Worker:
         self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply, self.state)
         self.jobs = JobsView()
         self.jobs_log = LogView(self.bus, "jobs", self.jobs.fold, self.state)
+        self.directory = Directory()
+        self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
         self.replies = Replies(self.bus)
         self.stores: dict[int, ShardStore] = {}
         self.shards = settings.shard_partitions
@@ -35,8 +38,14 @@ class Worker:
         await self.bus.start()
         await self.catalog_log.start()
         await self.jobs_log.start()
+        await self.auth_log.start()
         await self.replies.start()
-        await asyncio.gather(self.catalog_log.ready(), self.jobs_log.ready())
+        await asyncio.gather(self.catalog_log.ready(), self.jobs_log.ready(), self.auth_log.ready())
+        for key, value in self.directory.bootstrap_records(self.settings.admin_username,
+                                                           self.settings.admin_password):
+            await self.auth_log.put(key, value)
+            if key.startswith("user/"):
+                log.info("created the first super user", extra={"username": self.settings.admin_username})
         self.shards = len(await self.bus.partitions("shard-log"))
         for path in sorted((self.settings.data_dir / "shards").glob("[0-9]*")):
             self.store(int(path.name))
@@ -50,6 +59,7 @@ class Worker:
         await self.replies.stop()
         await self.catalog_log.stop()
         await self.jobs_log.stop()
+        await self.auth_log.stop()
         await self.bus.stop()
         for store in self.stores.values():
             store.close()

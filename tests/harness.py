@@ -1,6 +1,7 @@
 """Running real workers for the integration tests, and talking to them the way users do."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from pipeline import topics
 from pipeline.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,3 +154,25 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def read_everything(settings: Settings, name: str) -> list[bytes]:
+    """Every value of a topic (with its headers), from the beginning to the end as of now."""
+    async def read() -> list[bytes]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            spec = topics.topic_specs(settings)[name]
+            parts = [TopicPartition(spec.topic, p) for p in range(spec.partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            values = []
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    values += [bytes(m.value or b"") + b"".join(v for _, v in m.headers) for m in messages]
+            return values
+        finally:
+            await consumer.stop()
+    return asyncio.run(read())

@@ -1,7 +1,6 @@
 """Exports, searches and deletes end to end: a real worker, real files."""
 from __future__ import annotations
 
-import io
 import json
 import random
 

@@ -116,7 +116,7 @@ def test_typing_big_integers_and_generated_keys(worker):
 def test_file_load_through_kafka_with_the_cli(worker, settings):
     client = worker.client
     make_table(client)
-    done = cli(settings, "submit", "--wait", json.dumps(
+    done = cli(settings, "submit", "--kafka", "--wait", json.dumps(
         {"operation": "csv_file_load", "database": "dev", "table": "dog", "file_path": str(DOGS)}))
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout.strip().splitlines()[-1])
@@ -124,17 +124,33 @@ def test_file_load_through_kafka_with_the_cli(worker, settings):
     assert record["type"] == "csv_file_load"
     assert "written" in done.stderr  # the progress bar
     assert client.ok({"operation": "get_job", "id": record["id"]})[0]["message"] == record["message"]
-    shown = cli(settings, "job", record["id"])
+    shown = cli(settings, "job", "--kafka", record["id"])
     assert json.loads(shown.stdout)[0]["status"] == "COMPLETE"
+
+
+def test_the_cli_goes_through_the_api_when_it_is_up(worker, settings):
+    make_table(worker.client)
+    op = json.dumps({"operation": "csv_file_load", "database": "dev", "table": "dog", "file_path": str(DOGS)})
+    done = cli(settings, "submit", "--wait", op)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (record["status"], record["user"]) == ("COMPLETE", settings.admin_username)
+    assert json.loads(cli(settings, "job", record["id"]).stdout)[0]["id"] == record["id"]
+    wrong = cli(dataclasses.replace(settings, admin_password="not-it"), "submit", op)
+    assert wrong.returncode == 1 and "Login failed" in wrong.stderr  # the API checked the credentials
+    answered = cli(settings, "submit", json.dumps({"operation": "describe_table", "database": "dev", "table": "dog"}))
+    assert json.loads(answered.stdout)["record_count"] == 10
 
 
 def test_a_failing_job_exits_non_zero(worker, settings):
     make_table(worker.client)
-    done = cli(settings, "submit", "--wait", json.dumps(
-        {"operation": "csv_data_load", "database": "dev", "table": "nope", "data": "id\n1\n"}))
+    op = json.dumps({"operation": "csv_data_load", "database": "dev", "table": "nope", "data": "id\n1\n"})
+    done = cli(settings, "submit", "--kafka", "--wait", op)
     assert done.returncode == 1
     record = json.loads(done.stdout.strip().splitlines()[-1])
     assert (record["status"], record["message"]) == ("ERROR", "Table 'dev.nope' does not exist")
+    refused = cli(settings, "submit", "--wait", op)  # the API refuses it before there is a job
+    assert refused.returncode == 1 and "Table 'dev.nope' does not exist" in refused.stderr
 
 
 def test_raw_kafka_operations_and_the_dead_letter_topic(worker, settings):

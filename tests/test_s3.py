@@ -1,7 +1,6 @@
 """import_from_s3 and export_to_s3 against a real S3 endpoint (moto's server, over HTTP, through boto3)."""
 from __future__ import annotations
 
-import asyncio
 import csv
 import dataclasses
 import io
@@ -11,11 +10,9 @@ import uuid
 import boto3
 import fastavro
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from moto.server import ThreadedMotoServer
 
-from harness import CONFORMANCE, WorkerProcess
-from pipeline import topics
+from harness import CONFORMANCE, WorkerProcess, read_everything
 from pipeline.broker import free_port
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # must never appear in events, job records, answers or logs
@@ -135,27 +132,6 @@ def test_a_failed_upload_leaves_no_object(worker, endpoint):
                                  "search_operation": {"operation": "sql", "sql": "SELECT * FROM s3.dog"}})
     assert job["status"] == "ERROR" and "NoSuchBucket" in job["message"]
     assert endpoint[1].list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
-
-
-def read_everything(settings, name: str) -> list[bytes]:
-    async def read() -> list[bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            spec = topics.topic_specs(settings)[name]
-            parts = [TopicPartition(spec.topic, p) for p in range(spec.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            ends = await consumer.end_offsets(parts)
-            values = []
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    values += [bytes(m.value or b"") + b"".join(v for _, v in m.headers) for m in messages]
-            return values
-        finally:
-            await consumer.stop()
-    return asyncio.run(read())
 
 
 def test_the_secret_never_appears(worker):
