@@ -120,7 +120,7 @@ class Operations:
         await self._emit(jobs.event(job_id, "STARTED", type=str(name), user=user))
         try:
             if name in JOB_OPERATIONS:
-                await self.run_job(job_id, op)
+                await self.run_job(job_id, op, user)
                 return
             answer = await self.call(op, None)
         except harper.HarperError as err:
@@ -135,8 +135,11 @@ class Operations:
                                     result=None if message is not None else answer))
 
     # ---- jobs ----------------------------------------------------------------------
-    async def run_job(self, job_id: str, op: dict) -> None:
-        """Run a bulk job to the point where its shards take over; failures end the job in ERROR."""
+    async def run_job(self, job_id: str, op: dict, user: str | None = None) -> None:
+        """Run a bulk job to the point where its shards take over; failures end the job in ERROR.
+
+        ``user``: who the API authenticated; a load checks its columns against that user's role.
+        """
         try:
             await self.worker.catalog_log.catch_up()
             op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
@@ -145,7 +148,7 @@ class Operations:
             elif op["operation"] in harper.DELETE_BEFORE:
                 await self._delete_before(job_id, op)
             else:
-                await self._load(job_id, op)
+                await self._load(job_id, op, self.worker.directory.principal(user))
         except harper.HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
         except (CsvError, JsonSourceError) as err:
@@ -187,7 +190,7 @@ class Operations:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _load(self, job_id: str, op: dict) -> None:
+    async def _load(self, job_id: str, op: dict, principal: Principal | None) -> None:
         table = self._table(op)
         settings = self.worker.settings
         splitter = Splitter(self.worker.bus, job_id, table, op["action"], self.worker.shards, settings.batch_size)
@@ -202,6 +205,7 @@ class Operations:
                 names = set().union(*records) - seen
                 if names:
                     harper.check_column_names(names)
+                    self.authorizer.check_load_columns(principal, table, names, op["action"])
                     await self._register_attributes(table, names)
                     seen |= names
                 await splitter.add(records)

@@ -123,6 +123,20 @@ def test_attribute_permissions_hide_and_refuse_attributes(worker):
                ["Attribute 'salary' does not exist on 'shop.people'"])
 
 
+def test_a_load_checks_its_columns_against_attribute_permissions(worker):
+    rita = user(worker)
+    load = {"operation": "csv_data_load", "action": "upsert", "database": "shop", "table": "people"}
+    refused = rita.run_job({**load, "data": "id,name,salary\n2,bob,5\n"})
+    assert refused["status"] == "ERROR" and refused["user"] == "rita", refused
+    assert isinstance(refused["message"], dict), refused["message"]  # as in Harper: the permissions object
+    assert refused["message"]["invalid_schema_items"] == ["Attribute 'salary' does not exist on 'shop.people'"]
+    done = rita.run_job({**load, "data": "id,name\n2,bob\n"})
+    assert done["message"] == "successfully loaded 1 of 1 records"
+    rows = worker.client.ok({"operation": "search_by_hash", "database": "shop", "table": "people",
+                             "hash_values": [2], "get_attributes": ["*"]})
+    assert rows[0]["name"] == "bob" and rows[0].get("salary") is None
+
+
 @pytest.mark.parametrize("operation, function", [
     ({"operation": "delete_records_before", "date": "2030-01-01", "database": "shop", "table": "items"},
      "deleteFilesBefore"),
