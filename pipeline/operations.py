@@ -93,7 +93,10 @@ class Operations:
         """Validate a bulk operation, make it durable on ``operations``, answer with its job id."""
         op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
         job_id = str(uuid.uuid4())
-        await self._emit(jobs.event(job_id, "CREATED", type=op["operation"], user=user), wait=True)
+        created = jobs.event(job_id, "CREATED", type=op["operation"], user=user)
+        await self._emit(created, wait=True)
+        # the record exists before the answer, so a get_job right after it (through any worker) finds the job
+        await self.worker.jobs_log.put(job_id, jobs.fold(None, created)[0])
         envelope = {"job_id": job_id, "user": user, "request": op}
         await self.worker.bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
         return harper.starting_job(job_id)
@@ -378,7 +381,9 @@ class Operations:
 
     # ---- jobs ----------------------------------------------------------------------
     async def get_job(self, op: dict, principal: Principal | None) -> list:
-        record = self.worker.jobs.get(harper.validate_get_job(op))
+        job_id = harper.validate_get_job(op)
+        await self.worker.jobs_log.catch_up()  # a job submitted through another worker a moment ago
+        record = self.worker.jobs.get(job_id)
         return [harper.job_view(record)] if record and record.get("type") not in jobs.WRITE_TYPES else []
 
     async def search_jobs(self, op: dict, principal: Principal | None) -> list:

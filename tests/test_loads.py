@@ -254,6 +254,16 @@ def test_two_workers_share_the_catalog_and_the_shards(settings, tmp_path):
         first.stop()
 
 
+def test_get_job_finds_a_job_the_moment_it_is_answered(worker):
+    make_table(worker.client)
+    for _ in range(5):
+        started = worker.client.ok({"operation": "csv_data_load", "database": "dev", "table": "dog",
+                                    "data": "id\n1\n"})
+        [found] = worker.client.ok({"operation": "get_job", "id": started["job_id"]})
+        assert found["id"] == started["job_id"] and found["type"] == "csv_data_load"
+        assert found["status"] in ("CREATED", "IN_PROGRESS", "COMPLETE")
+
+
 def test_jobs_are_found_by_start_date(worker, settings):
     make_table(worker.client)
     job = load(worker.client, operation="csv_data_load", data="id\n1\n")
