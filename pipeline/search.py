@@ -13,9 +13,11 @@ then booleans, then numbers, then strings (then anything else).
 """
 from __future__ import annotations
 
+import heapq
+import tempfile
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from . import codec, harper
 from .catalog import TIMESTAMPS, Catalog, TableDef
@@ -142,11 +144,59 @@ def _sorter(sort: dict[str, Any] | None) -> list[tuple[str, bool]]:
     return out
 
 
-def _sort(rows: Rows, keys: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-    rows = list(rows)
-    for attribute, descending in reversed(keys):  # stable sorts, least significant first
-        rows.sort(key=lambda r: order_key(r.get(attribute)), reverse=descending)
-    return rows
+#: rows sorted in memory at a time; more are sorted in runs on disk and merged
+SORT_RUN = 50_000
+
+
+class _SortKey:
+    """Orders rows by several attributes, each ascending or descending."""
+    __slots__ = ("parts", "descending")
+
+    def __init__(self, row: dict[str, Any], keys: list[tuple[str, bool]]) -> None:
+        self.parts = [order_key(row.get(attribute)) for attribute, _ in keys]
+        self.descending = [descending for _, descending in keys]
+
+    def __eq__(self, other: object) -> bool:  # heapq.merge compares [key, order, ...] lists: ties must be equal
+        return isinstance(other, _SortKey) and self.parts == other.parts
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __lt__(self, other: "_SortKey") -> bool:
+        for mine, theirs, descending in zip(self.parts, other.parts, self.descending):
+            if mine != theirs:
+                return mine > theirs if descending else mine < theirs
+        return False
+
+
+def _sort(rows: Rows, keys: list[tuple[str, bool]], primary_key: str) -> Rows:
+    """Rows in ``keys`` order, stable; memory bounded by :data:`SORT_RUN` rows whatever the result's size."""
+    if keys == [(primary_key, False)]:
+        return rows  # the shards' rows arrive merged in primary-key order already
+    runs: list[BinaryIO] = []
+    run: list[dict[str, Any]] = []
+    for row in rows:
+        run.append(row)
+        if len(run) >= SORT_RUN:
+            runs.append(_spill_run(sorted(run, key=lambda r: _SortKey(r, keys))))
+            run = []
+    run.sort(key=lambda r: _SortKey(r, keys))
+    if not runs:
+        return iter(run)
+    return heapq.merge(*[_read_run(f) for f in runs], iter(run), key=lambda r: _SortKey(r, keys))
+
+
+def _spill_run(rows: list[dict[str, Any]]) -> BinaryIO:
+    spilled = tempfile.TemporaryFile()
+    for row in rows:
+        spilled.write(codec.dumps(row) + b"\n")
+    spilled.seek(0)
+    return spilled
+
+
+def _read_run(spilled: BinaryIO) -> Iterator[dict[str, Any]]:
+    with spilled:
+        for line in spilled:
+            yield codec.loads(line)
 
 
 # ---- the operations ------------------------------------------------------------------------
@@ -214,7 +264,7 @@ def _by_value(op: dict, catalog: Catalog) -> Plan:
     sort = _sorter(op.get("sort")) or [(attribute, descending)]
 
     def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
-        return project(_page(_sort(results[0], sort), op), names)
+        return project(_page(_sort(results[0], sort, table.primary_key), op), names)
 
     return Plan([_spec(op, conditions=value_condition(attribute, op["search_value"]))], finish)
 
@@ -226,7 +276,7 @@ def _by_conditions(op: dict, catalog: Catalog) -> Plan:
     tree = {"operator": op["operator"], "conditions": op["conditions"]}
 
     def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
-        rows = _sort(results[0], sort) if sort else results[0]
+        rows = _sort(results[0], sort, table.primary_key) if sort else results[0]
         return project(_page(rows, op), names)
 
     return Plan([_spec(op, conditions=tree)], finish)

@@ -1,6 +1,8 @@
 """Search planning on its own: wildcards, comparators, SQL pushdown (no broker needed)."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pipeline import harper, search, sql
@@ -69,3 +71,16 @@ def test_sql_errors():
         sql.plan_sql("SELECT * FROM dog", catalog())
     with pytest.raises(harper.HarperError, match="Only SELECT"):
         sql.plan_sql("UPDATE dev.dog SET age = 1", catalog())
+
+
+def test_a_large_sort_runs_on_disk_and_stays_stable(monkeypatch):
+    monkeypatch.setattr(search, "SORT_RUN", 7)
+    rnd = random.Random(3)
+    rows = [{"id": i, "a": rnd.choice([None, 1, 2, "x", 3.5]), "b": rnd.randint(0, 5)} for i in range(100)]
+    keys = [("a", True), ("b", False)]
+    expected = list(rows)
+    for attribute, descending in reversed(keys):
+        expected.sort(key=lambda r: search.order_key(r.get(attribute)), reverse=descending)
+    assert list(search._sort(iter(rows), keys, "id")) == expected
+    merged = iter(rows)
+    assert search._sort(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes
