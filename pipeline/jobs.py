@@ -23,7 +23,7 @@ from . import codec, harper
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
-CREATED, IN_PROGRESS, COMPLETE, ERROR = "CREATED", "IN_PROGRESS", "COMPLETE", "ERROR"
+IN_PROGRESS, COMPLETE, ERROR = "IN_PROGRESS", "COMPLETE", "ERROR"
 FINAL = frozenset({COMPLETE, ERROR})
 
 #: job types whose result is a per-key answer (synchronous writes)
@@ -71,8 +71,8 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
     """Fold one event into a job record. Returns (new record or None if unchanged, a follow-up event to emit)."""
     kind = ev["event"]
     if record is None:
-        record = {"id": ev["job_id"], "type": ev.get("type"), "user": ev.get("user"),
-                  "status": CREATED if kind == "CREATED" else IN_PROGRESS,
+        # Harper's record is CREATED for an instant; a client only ever sees IN_PROGRESS (BEHAVIOUR.md)
+        record = {"id": ev["job_id"], "type": ev.get("type"), "user": ev.get("user"), "status": IN_PROGRESS,
                   "created_datetime": ev["time"], "start_datetime": ev["time"], "_v": 0}
     elif record["status"] in FINAL:
         return None, None
@@ -84,8 +84,6 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
     workers = record.setdefault("_workers", [])
     if ev.get("worker") and ev["worker"] not in workers and kind in ("STARTED", "BATCH_APPLIED"):
         record["_workers"] = [*workers, ev["worker"]]
-    if kind != "CREATED" and record["status"] == CREATED:
-        record["status"] = IN_PROGRESS
     if kind == "STARTED":
         record["start_datetime"] = ev["time"]
     elif kind == "SPLIT_DONE":

@@ -261,7 +261,7 @@ def test_get_job_finds_a_job_the_moment_it_is_answered(worker):
                                     "data": "id\n1\n"})
         [found] = worker.client.ok({"operation": "get_job", "id": started["job_id"]})
         assert found["id"] == started["job_id"] and found["type"] == "csv_data_load"
-        assert found["status"] in ("CREATED", "IN_PROGRESS", "COMPLETE")
+        assert found["status"] in ("IN_PROGRESS", "COMPLETE")
 
 
 def test_jobs_are_found_by_start_date(worker, settings):

@@ -61,9 +61,3 @@ def test_a_repeated_batch_report_counts_once():
     final, _ = jobs.fold(record, follow)
     assert final["status"] == "COMPLETE" and jobs.fold(final, follow) == (None, None)
 
-
-def test_a_job_is_created_then_in_progress():
-    record, _ = jobs.fold(None, jobs.event("j", "CREATED", type="csv_data_load"))
-    assert record["status"] == "CREATED"
-    record, _ = jobs.fold(record, jobs.event("j", "STARTED"))
-    assert record["status"] == "IN_PROGRESS"
