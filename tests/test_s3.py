@@ -1,10 +1,13 @@
 """import_from_s3 and export_to_s3 against a real S3 endpoint (moto's server, over HTTP, through boto3)."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
+import socket
+import threading
 import uuid
 
 import boto3
@@ -153,3 +156,81 @@ def test_the_secret_never_appears(worker):
     jobs = client.ok({"operation": "search_jobs_by_start_date", "from_date": "2000-01-01", "to_date": "2999-01-01"})
     assert jobs and SECRET not in json.dumps(jobs)
     assert SECRET not in worker.log_text()
+
+
+class CuttingProxy:
+    """A TCP proxy in front of S3 that closes each connection after ``down`` bytes to the client or ``up`` to S3."""
+
+    def __init__(self, target: str) -> None:
+        self.target = ("127.0.0.1", int(target.rsplit(":", 1)[1]))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.down: int | None = None
+        self.up: int | None = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            for source, sink, limit in ((client, server, self.up), (server, client, self.down)):
+                threading.Thread(target=self._pump, args=(source, sink, limit, (client, server)),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink, limit, both) -> None:
+        sent = 0
+        try:
+            while data := source.recv(65536):
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[:limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for sock in both:  # the cut: both directions, at once
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy(endpoint):
+    cutting = CuttingProxy(endpoint[0])
+    yield cutting
+    cutting.close()
+
+
+def test_a_download_cut_midway_ends_the_job_naming_the_object(worker, endpoint, proxy):
+    rows = "".join(f"{i},{'y' * 100}\n" for i in range(20_000))
+    endpoint[1].put_object(Bucket=BUCKET, Key="in/long.csv", Body=("id,text\n" + rows).encode())
+    proxy.down = 500_000
+    job = worker.client.run_job(s3_op("import_from_s3", s3={**KEYS, "bucket": BUCKET, "key": "in/long.csv",
+                                                            "endpoint_url": proxy.url}))
+    assert job["status"] == "ERROR", job
+    assert f"bucket '{BUCKET}', key 'in/long.csv'" in job["message"] and SECRET not in json.dumps(job)
+    proxy.down = None  # the worker is unharmed: the same load through the same proxy now succeeds
+    job = worker.client.run_job(s3_op("import_from_s3", action="upsert",
+                                      s3={**KEYS, "bucket": BUCKET, "key": "in/long.csv", "endpoint_url": proxy.url}))
+    assert job["message"] == "successfully loaded 20000 of 20000 records"
+
+
+def test_an_upload_cut_midway_leaves_no_object(worker, endpoint, proxy):
+    client = worker.client
+    client.ok({"operation": "create_table", "database": "s3", "table": "cut", "primary_key": "id"})
+    client.ok({"operation": "insert", "database": "s3", "table": "cut",
+               "records": [{"id": i, "text": "z" * 300} for i in range(20_000)]})
+    proxy.up = 1_000_000  # smaller than one 5 MiB part: every part upload, retries included, is cut
+    job = client.run_job({"operation": "export_to_s3", "format": "json",
+                          "s3": {**KEYS, "bucket": BUCKET, "key": "out/cut", "endpoint_url": proxy.url},
+                          "search_operation": {"operation": "sql", "sql": "SELECT * FROM s3.cut"}})
+    assert job["status"] == "ERROR", job
+    assert f"bucket '{BUCKET}', key 'out/cut.json'" in job["message"] and SECRET not in json.dumps(job)
+    assert endpoint[1].list_objects_v2(Bucket=BUCKET, Prefix="out/cut")["KeyCount"] == 0
+    assert endpoint[1].list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # aborted

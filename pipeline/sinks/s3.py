@@ -7,7 +7,10 @@ partial object is left behind.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class S3Upload:
@@ -52,7 +55,12 @@ class S3Upload:
     def __exit__(self, kind, error, trace) -> None:
         if kind is not None:
             if self._upload_id is not None:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+                try:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+                except Exception:  # noqa: BLE001 - the upload's own error is the one to report
+                    # never completed, so no object exists; its parts stay until a lifecycle rule removes them
+                    log.warning("could not abort an S3 multipart upload", exc_info=True,
+                                extra={"bucket": self.bucket, "key": self.key, "upload_id": self._upload_id})
             return
         if self._upload_id is None:
             answer = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer))
