@@ -29,23 +29,28 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 
 # ---- the shard side -------------------------------------------------------------------------
-def matching_rows(store: ShardStore, spec: dict[str, Any], predicate: Predicate | None) -> Iterator[tuple[bytes, dict]]:
-    """The rows of one shard that a scan asks for, in key order."""
+def matching_rows(store: ShardStore, spec: dict[str, Any],
+                  predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
+    """The rows of one shard that a scan asks for, in key order, as stored: decoded only to be filtered."""
     database, table = spec["database"], spec["table"]
     if spec.get("keys") is not None:
-        rows = store.get_many(database, table, spec["keys"])
+        rows = store.get_many_raw(database, table, spec["keys"])
     else:
-        rows = store.scan(database, table)
-    for key, row in rows:
-        if predicate is None or predicate(row):
-            yield key, row
+        rows = store.scan_raw(database, table)
+    for key, raw in rows:
+        if predicate is None or predicate(codec.loads(raw)):
+            yield key, raw
 
 
-async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, dict]],
+async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],
                       count_only: bool = False) -> int:
-    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count."""
+    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count.
+
+    A ROWS message carries lines of ``<hex key>\\t<row JSON>``: the stored bytes pass
+    through to the sink without being decoded and encoded again.
+    """
     seq = count = 0
-    chunk: list[list[Any]] = []
+    chunk: list[bytes] = []
     key = scan_id.encode()
 
     async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
@@ -55,14 +60,14 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
         seq += 1
 
     try:
-        for encoded_key, row in rows:
+        for encoded_key, raw in rows:
             if count_only:
                 count += 1
                 continue
-            chunk.append([encoded_key.hex(), row])
+            chunk.append(b"%s\t%s\n" % (encoded_key.hex().encode(), raw))
             if len(chunk) >= ROWS_PER_MESSAGE:
                 count += len(chunk)
-                await send("ROWS", codec.dumps(chunk), len(chunk))
+                await send("ROWS", b"".join(chunk), len(chunk))
                 chunk = []
     except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
         log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
@@ -70,7 +75,7 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
         return count
     if chunk:
         count += len(chunk)
-        await send("ROWS", codec.dumps(chunk), len(chunk))
+        await send("ROWS", b"".join(chunk), len(chunk))
     await send("DONE", b"", count)
     return count
 
@@ -130,7 +135,9 @@ class Memory:
         self.per_shard[shard] = []
 
     def add(self, shard: int, rows: bytes) -> None:
-        self.per_shard[shard].extend(codec.loads(rows))
+        for line in rows.splitlines():
+            key, _, raw = line.partition(b"\t")
+            self.per_shard[shard].append([key, codec.loads(raw)])
 
     def rows(self) -> list[dict[str, Any]]:
         return [row for _, row in heapq.merge(*self.per_shard, key=lambda kr: kr[0])]
@@ -153,9 +160,7 @@ class Spill:
         self._files[shard].truncate()
 
     def add(self, shard: int, rows: bytes) -> None:
-        out = self._files[shard]
-        for key, row in codec.loads(rows):
-            out.write(key.encode() + b"\t" + codec.dumps(row).lstrip() + b"\n")
+        self._files[shard].write(rows)  # already lines of key, tab, row
 
     def rows(self) -> Iterator[dict[str, Any]]:
         for out in self._files:

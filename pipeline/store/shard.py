@@ -193,6 +193,10 @@ class ShardStore:
     # ---- reads ------------------------------------------------------------------
     def scan(self, database: str, table: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Every record of the table in this shard, in key order: (encoded key, record)."""
+        return ((key, codec.loads(raw)) for key, raw in self.scan_raw(database, table))
+
+    def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
+        """As :meth:`scan`, the records as stored (JSON bytes), for scans that pass them on undecoded."""
         prefix = table_prefix(database, table)
         it = self.db.iter()
         it.seek(prefix)
@@ -200,13 +204,16 @@ class ShardStore:
             key = it.key()
             if not key.startswith(prefix):
                 break
-            yield key[len(prefix):], codec.loads(it.value())
+            yield key[len(prefix):], it.value()
             it.next()
 
     def get_many(self, database: str, table: str, keys: list[Any]) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """The records of ``keys`` that this shard holds, in key order."""
+        return ((key, codec.loads(raw)) for key, raw in self.get_many_raw(database, table, keys))
+
+    def get_many_raw(self, database: str, table: str, keys: list[Any]) -> Iterator[tuple[bytes, bytes]]:
         prefix = table_prefix(database, table)
         encoded = sorted({codec.encode_key(codec.normalize_key(k)) for k in keys})
         for key, raw in zip(encoded, self.db.get([prefix + k for k in encoded])):
             if raw is not None:
-                yield key, codec.loads(raw)
+                yield key, raw
