@@ -1,7 +1,16 @@
-"""The shard writer: applies ``shard-log`` commands to the shard stores and reports each to its job."""
+"""The shard writer: applies ``shard-log`` commands to the shard stores and reports each to its job.
+
+A worker that is given a shard its store has not followed (a new worker, an
+empty or stale data directory) first replays the shard's log from the offset
+its store holds up to the command it was given, applying what it finds
+without reporting it again (the worker that applied it first did), then
+carries on. ``shard-log`` keeps its records forever for this reason.
+"""
 from __future__ import annotations
 
 import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from . import codec, jobs, search, topics
 from .scan import matching_rows, stream_rows
@@ -14,6 +23,8 @@ log = logging.getLogger(__name__)
 async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -> None:
     command = topics.decode("shard-log", value)
     store = worker.store(shard)
+    if offset > store.offset + 1 and command["kind"] != "EPOCH":
+        await replay(worker, shard, store.offset + 1, offset)
     if command["kind"] == "EPOCH":
         _begin_epoch(worker, store, shard, offset, command["payload"].decode())
         return
@@ -37,6 +48,43 @@ async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -
     await worker.bus.send_avro("job-status", jobs.event(
         command["job_id"], "BATCH_APPLIED", shard=shard, seq=command["seq"], parsed=result.parsed,
         written=result.written, detail=detail), key=command["job_id"].encode())
+
+
+async def replay(worker: Worker, shard: int, start: int, end: int) -> None:
+    """Apply ``shard-log[start:end)`` of ``shard`` to this worker's store, silently."""
+    store = worker.store(shard)
+    tp = TopicPartition(worker.bus.topic("shard-log"), shard)
+    consumer = AIOKafkaConsumer(bootstrap_servers=worker.settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    log.info("replaying a shard this worker has not followed", extra={"shard": shard, "from": start, "to": end})
+    applied = 0
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while await consumer.position(tp) < end:
+            for msg in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if msg.offset >= end:
+                    break
+                if applied == 0 and msg.offset > start:
+                    # the log no longer holds what this store lacks: its records are incomplete
+                    log.error("shard-log was truncated before this shard could be replayed; restore the shard "
+                              "from a snapshot", extra={"shard": shard, "wanted": start, "first": msg.offset})
+                _apply_silently(worker, store, shard, msg.offset, topics.decode("shard-log", msg.value))
+                applied += 1
+    finally:
+        await consumer.stop()
+    log.info("shard replayed", extra={"shard": shard, "commands": applied})
+
+
+def _apply_silently(worker: Worker, store, shard: int, offset: int, command: dict) -> None:
+    kind = command["kind"]
+    if kind == "EPOCH":
+        _begin_epoch(worker, store, shard, offset, command["payload"].decode())
+    elif kind == "SCAN":
+        store.skip(offset)  # whoever asked for that scan has its answer
+    elif not store.already_applied(offset):
+        _apply(store, offset, command)
 
 
 def _begin_epoch(worker: Worker, store, shard: int, offset: int, epoch: str) -> None:
