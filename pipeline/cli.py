@@ -248,6 +248,21 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
     print(json.dumps([harper.job_search_view(r) for r in view.started_between(start, end)]))
 
 
+def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> None:
+    api = ApiClient(settings)
+    if not api.is_up():
+        sys.exit(f"harper-pipeline: no Operations API answers on {api.url}: a snapshot is taken by a running worker")
+    print(json.dumps(_answer(*api.call({"operation": "snapshot", "path": str(Path(args.directory).resolve()),
+                                        **({"name": args.name} if args.name else {})}))))
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> None:
+    from .snapshot import restore
+
+    shards = restore(Path(args.snapshot), settings.data_dir)
+    print(json.dumps({"restored_shards": shards, "data_dir": str(settings.data_dir)}))
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = config.load()
     parser = argparse.ArgumentParser(prog="harper-pipeline", description=__doc__)
@@ -275,6 +290,13 @@ def main(argv: list[str] | None = None) -> None:
     js.add_argument("--from", dest="from_date", required=True)
     js.add_argument("--to", dest="to_date", required=True)
     js.set_defaults(func=cmd_jobs)
+    sn = sub.add_parser("snapshot", help="checkpoint the shard stores of the worker the API reaches into DIR/NAME")
+    sn.add_argument("directory")
+    sn.add_argument("--name")
+    sn.set_defaults(func=cmd_snapshot)
+    rs = sub.add_parser("restore", help="put a snapshot's shard stores into PIPELINE_DATA_DIR (worker stopped)")
+    rs.add_argument("snapshot")
+    rs.set_defaults(func=cmd_restore)
     args = parser.parse_args(argv)
     logs.setup(settings.log_level)
     try:

@@ -657,16 +657,8 @@ def _export_format_and_search(op: dict, formats: Sequence[str]) -> str:
     return fmt
 
 
-def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[str], now_ms: int) -> dict:
-    """export_local's checks, in Harper's order (they run inside the job: failures end it in ERROR).
-
-    ``formats`` may hold more than Harper's json and csv; the error text stays
-    Harper's, which clients match on. Returns the op with ``file`` set: the
-    path Harper writes, ``<path>/<filename or epoch ms>.<format>`` (the
-    extension is always appended, as Harper does).
-    """
-    fmt = _export_format_and_search(op, formats)
-    path = op.get("path")
+def writable_directory(path: Any, allowed_dirs: Sequence[Path]) -> str:
+    """A ``path`` to write into (export_local's checks and texts); returned without a trailing separator."""
     if path is None:
         raise HarperError("path is missing.")
     if not isinstance(path, str) or path == "":
@@ -680,8 +672,21 @@ def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[st
     if not os.access(target, os.W_OK):
         raise HarperError(f"access to path '{directory}' is denied")
     if not _inside(target, allowed_dirs):
-        raise HarperError(f"access to path '{directory}' is denied: exports are written only under the "
+        raise HarperError(f"access to path '{directory}' is denied: files are written only under the "
                           "directories this pipeline is configured for (PIPELINE_ALLOWED_DIRS)")
+    return directory
+
+
+def validate_export(op: dict, allowed_dirs: Sequence[Path], formats: Sequence[str], now_ms: int) -> dict:
+    """export_local's checks, in Harper's order (they run inside the job: failures end it in ERROR).
+
+    ``formats`` may hold more than Harper's json and csv; the error text stays
+    Harper's, which clients match on. Returns the op with ``file`` set: the
+    path Harper writes, ``<path>/<filename or epoch ms>.<format>`` (the
+    extension is always appended, as Harper does).
+    """
+    fmt = _export_format_and_search(op, formats)
+    directory = writable_directory(op.get("path"), allowed_dirs)
     filename = op.get("filename")
     name = f"{filename if filename is not None else now_ms}.{fmt}"
     if "/" in name or name.startswith("."):
@@ -726,6 +731,7 @@ SUPER_USER_ONLY = {
     "add_role": "addRole", "alter_role": "alterRole", "drop_role": "dropRole", "list_roles": "listRoles",
     "delete_records_before": "deleteFilesBefore", "delete_files_before": "deleteFilesBefore",
     "search_jobs_by_start_date": "handleGetJobsByStartDate", "system_information": "systemInformation",
+    "snapshot": "snapshot",
 }
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable
 
-from . import codec, harper, jobs, s3, search, sql
+from . import codec, harper, jobs, s3, search, snapshot, sql
 from .auth import Authorizer, Principal
 from .catalog import TableDef
 from .scan import Memory, Spill, collect
@@ -66,6 +66,7 @@ class Operations:
             "search_by_hash": self.search, "search_by_id": self.search, "search_by_value": self.search,
             "search_by_conditions": self.search, "sql": self.search,
             "get_job": self.get_job, "search_jobs_by_start_date": self.search_jobs,
+            "snapshot": self.snapshot,
             **UserOperations(worker).handlers,
         }
 
@@ -392,6 +393,21 @@ class Operations:
                 if r.get("type") not in jobs.WRITE_TYPES]
 
     # ---- plumbing ------------------------------------------------------------------
+    # ---- beyond Harper ----------------------------------------------------------------
+    async def snapshot(self, op: dict, principal: Principal | None) -> dict:
+        """Checkpoint this worker's shard stores into ``path``/``name`` (see :mod:`pipeline.snapshot`)."""
+        directory = harper.writable_directory(op.get("path"), self.worker.settings.allowed_dirs)
+        name = str(op.get("name") or f"snapshot-{jobs.now_ms()}")
+        if "/" in name or name.startswith("."):
+            raise harper.HarperError(f"name '{name}' is invalid: it must name a directory inside path")
+        target = Path(directory) / name
+        try:
+            manifest = snapshot.take(self.worker.stores, target)
+        except FileExistsError as err:
+            raise harper.HarperError(str(err)) from None
+        return {"message": f"snapshot of {len(manifest['shards'])} shards written to {target}",
+                "path": str(target), "shards": manifest["shards"]}
+
     async def _emit(self, ev: dict, wait: bool = False) -> None:
         future = await self.worker.bus.send_avro("job-status", ev, key=ev["job_id"].encode())
         if wait:

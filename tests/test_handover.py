@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from harness import WorkerProcess
+from harness import WorkerProcess, cli
 
 ROWS = 3000
 
@@ -47,3 +47,31 @@ def test_an_empty_then_a_stale_data_directory_catch_up_before_serving(settings, 
         assert load(again, 0, 10)["message"] == "successfully loaded 0 of 10 records"  # nothing applied twice
     finally:
         again.stop()
+
+
+def test_a_worker_restored_from_a_snapshot_replays_only_what_came_after(settings, tmp_path):
+    worker = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        worker.client.ok({"operation": "create_table", "database": "hand", "table": "over", "primary_key": "id"})
+        load(worker, 0, ROWS)
+        taken = cli(settings, "snapshot", str(tmp_path), "--name", "snap")
+        assert taken.returncode == 0, taken.stderr
+        offsets = {int(s): v["offset"] for s, v in json.loads(taken.stdout)["shards"].items()}
+        assert offsets and all(offset > 0 for offset in offsets.values())
+        refused = worker.client.op({"operation": "snapshot", "path": str(tmp_path), "name": "snap"})
+        assert refused.status == 400 and "already exists" in refused.body["error"]
+        load(worker, ROWS, 500)
+    finally:
+        worker.stop()
+
+    restored = dataclasses.replace(settings, data_dir=tmp_path / "restored-data")
+    done = cli(restored, "restore", str(tmp_path / "snap"))
+    assert done.returncode == 0 and json.loads(done.stdout)["restored_shards"] == sorted(offsets)
+    second = WorkerProcess(restored, tmp_path / "second.log").start()
+    try:
+        assert export_ids(second, tmp_path, "restored") == list(range(ROWS + 500))
+        replays = [line for line in second.log_text().splitlines() if "replaying a shard" in line]
+        assert replays and all(f"from={offsets[int(line.split('shard=')[1].split()[0])] + 1}" in line
+                               for line in replays)  # from the snapshot's offsets, not from the beginning
+    finally:
+        second.stop()
