@@ -39,6 +39,10 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=max(settings.rebalance_timeout * 2, 6.0),
         broker_heartbeat_interval=1.0,
         stream_buffer_maxsize=64,
+        # An export's intake waits for the shards' scans; if a rebalance waited for that intake to finish, and
+        # the shards waited for the rebalance, neither would move. Redelivery after a rebalance is harmless:
+        # a re-run split is deduplicated per (job, shard, seq) and an export file is replaced atomically.
+        stream_wait_empty=False,
         producer_acks=-1,
         logging_config=None,
     )

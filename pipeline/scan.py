@@ -185,6 +185,7 @@ async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memor
     done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    expected: dict[int, int] = {}
     while len(done) < shards:
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -192,8 +193,18 @@ async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memor
         result = await asyncio.wait_for(queue.get(), remaining)
         if result["kind"] == "ERROR":
             raise ScanError(result["message"] or "a shard failed")
-        if sink is not None and result["seq"] == 0:
-            sink.restart(result["shard"])  # a shard's stream restarted after a hand-over
+        shard, seq = result["shard"], result["seq"]
+        # After a hand-over a shard's scan can run twice at once (its old owner had not finished); both
+        # streams carry the same rows in the same messages, so a stream is taken in sequence only, starting
+        # again from its beginning when a message 0 comes.
+        if seq == 0:
+            expected[shard] = 0
+            done.pop(shard, None)
+            if sink is not None:
+                sink.restart(shard)
+        if seq != expected.get(shard):
+            continue
+        expected[shard] = seq + 1
         if result["kind"] == "DONE":
             done[result["shard"]] = result["count"]
         elif sink is not None:
