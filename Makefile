@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test bench install clean scale-demo
+.PHONY: run test bench install clean scale-demo chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: $(STAMP_TEST)
 
 bench: $(STAMP_RUN)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+scale-demo: $(STAMP_RUN)
+	$(BIN)/python bench/scale_demo.py
+
+chaos: $(STAMP_TEST)
+	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
