@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="harper-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the whole pipeline (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS)")
-    up.add_argument("--broker-port", type=int, default=int(os.environ.get("PIPELINE_EMBEDDED_PORT", "9092")))
+    up.add_argument("--broker-port", type=int, default=settings.embedded_port)
     up.set_defaults(func=cmd_up)
     sub.add_parser("worker", help="start one more worker").set_defaults(func=cmd_worker)
     tp = sub.add_parser("topics", help="manage the topics")

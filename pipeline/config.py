@@ -58,6 +58,11 @@ class Settings:
     #: Bytes per part of an export's multipart upload (S3's minimum is 5 MiB).
     s3_part_bytes: int = 8 * 1024 ** 2
 
+    #: Memory of SQL's final stage (DuckDB) before it spills to disk.
+    duckdb_memory: str = "256MB"
+    #: The port ``harper-pipeline up`` starts the embedded broker on.
+    embedded_port: int = 9092
+
     #: Set when the broker is the embedded one (it forgets its log when it stops).
     embedded_profile: bool = False
 
@@ -100,5 +105,7 @@ def load() -> Settings:
         url_idle_timeout=float(_env("PIPELINE_URL_IDLE_TIMEOUT", "30")),
         url_max_bytes=int(_env("PIPELINE_URL_MAX_BYTES", str(10 * 1024 ** 3))),
         s3_endpoint_url=_env("PIPELINE_S3_ENDPOINT_URL", ""),
+        duckdb_memory=_env("PIPELINE_DUCKDB_MEMORY", "256MB"),
+        embedded_port=int(_env("PIPELINE_EMBEDDED_PORT", "9092")),
         s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

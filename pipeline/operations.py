@@ -224,7 +224,7 @@ class Operations:
         else:
             op = harper.validate_export_s3(op, FORMATS)
         await self.worker.catalog_log.catch_up()
-        plan = search.plan(op["search_operation"], self.catalog)
+        plan = search.plan(op["search_operation"], self.catalog, self.worker.settings.duckdb_memory)
         workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
         writer = WRITERS[op["format"]]
@@ -364,7 +364,7 @@ class Operations:
     # ---- reads -----------------------------------------------------------------------
     async def search(self, op: dict, principal: Principal | None) -> list:
         """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
-        plan = search.plan(op, self.catalog)
+        plan = search.plan(op, self.catalog, self.worker.settings.duckdb_memory)
         results = [Memory(self.worker.shards) for _ in plan.scans]
         await asyncio.gather(*(self.scan(spec, sink) for spec, sink in zip(plan.scans, results)))
         return list(plan.finish([r.rows() for r in results]))

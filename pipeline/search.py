@@ -200,7 +200,8 @@ def _read_run(spilled: BinaryIO) -> Iterator[dict[str, Any]]:
 
 
 # ---- the operations ------------------------------------------------------------------------
-def plan(op: dict[str, Any], catalog: Catalog) -> Plan:
+def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
+    """How to answer a search: the scans to scatter, and how to finish their rows."""
     name = op.get("operation")
     if name in ("search_by_hash", "search_by_id"):
         return _by_hash(harper.validate_search_by_hash(op, catalog), catalog)
@@ -211,7 +212,7 @@ def plan(op: dict[str, Any], catalog: Catalog) -> Plan:
     if name == "sql":
         from .sql import plan_sql
 
-        return plan_sql(harper.validate_sql(op), catalog)
+        return plan_sql(harper.validate_sql(op), catalog, duckdb_memory)
     raise harper.operation_not_found(name)
 
 

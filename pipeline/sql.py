@@ -26,8 +26,6 @@ from . import codec, harper
 from .catalog import Catalog, TableDef
 from .search import Plan, Rows, all_attributes
 
-DUCKDB_MEMORY = os.environ.get("PIPELINE_DUCKDB_MEMORY", "256MB")
-
 _COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
                 exp.LT: "less_than", exp.LTE: "less_than_equal"}
 _FLIPPED = {"equals": "equals", "not_equal": "not_equal", "greater_than": "less_than",
@@ -179,7 +177,7 @@ def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, s
     return out
 
 
-def plan_sql(sql: str, catalog: Catalog) -> Plan:
+def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
     statement = parse(sql)
     tables = _tables(statement, catalog)
     where = statement.args.get("where")
@@ -195,15 +193,15 @@ def plan_sql(sql: str, catalog: Catalog) -> Plan:
         def finish_simple(results: list[Rows]) -> Iterator[dict[str, Any]]:
             return ({out: row.get(source) for source, out in simple} for row in results[0])
         return Plan(scans, finish_simple)
-    return Plan(scans, lambda results: _run_duckdb(statement, tables, results))
+    return Plan(scans, lambda results: _run_duckdb(statement, tables, results, duckdb_memory))
 
 
 def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
-                results: list[Rows]) -> Iterator[dict[str, Any]]:
+                results: list[Rows], memory: str) -> Iterator[dict[str, Any]]:
     statement = statement.copy()
     nodes = list(statement.find_all(exp.Table))
     with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
-        connection = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "temp_directory": work})
+        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": work})
         try:
             for i, ((_, table), rows, node) in enumerate(zip(tables, results, nodes)):
                 path = os.path.join(work, f"t{i}.ndjson")
