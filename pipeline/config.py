@@ -72,7 +72,8 @@ class Settings:
 
     @property
     def broker_url(self) -> str:
-        return ";".join(f"kafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
+        """Faust's broker URL: the ``hpkafka`` transport (:mod:`pipeline.transport`) on these servers."""
+        return ";".join(f"hpkafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
 
     def with_bootstrap(self, servers: str, embedded: bool = False) -> "Settings":
         return replace(self, bootstrap_servers=servers, embedded_profile=embedded)
