@@ -38,6 +38,9 @@ class Settings:
     replication_factor: int = 1
     #: Rows per WriteBatch command sent to one shard.
     batch_size: int = 1000
+    #: Source batches between a load's checkpoints: where a resumed load starts again, and how far the
+    #: splitter may run ahead of the shard writers (at most two checkpoints' worth of commands unapplied).
+    checkpoint_batches: int = 50
     #: Directories that csv_file_load may read and export_local may write.
     allowed_dirs: tuple[Path, ...] = field(default_factory=tuple)
     http_host: str = "127.0.0.1"
@@ -91,6 +94,7 @@ def load() -> Settings:
         operations_partitions=int(_env("PIPELINE_OPERATIONS_PARTITIONS", "4")),
         replication_factor=int(_env("PIPELINE_REPLICATION_FACTOR", "1")),
         batch_size=int(_env("PIPELINE_BATCH_SIZE", "1000")),
+        checkpoint_batches=max(1, int(_env("PIPELINE_CHECKPOINT_BATCHES", "50"))),
         allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
         http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),
         http_port=int(_env("PIPELINE_HTTP_PORT", "9925")),

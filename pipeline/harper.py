@@ -272,6 +272,12 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
+def resume_failed(point: str, reason: str) -> str:
+    """Ours: a load whose worker stopped could not read its source again to carry on."""
+    return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "
+            f"but could not read its source again: {reason}")
+
+
 def csv_url_failed(url: str, detail: str) -> str:
     return f"CSV Load failed from URL: {url}, {detail}"
 

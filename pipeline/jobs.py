@@ -11,6 +11,10 @@ was sent (SPLIT_DONE) and every shard has reported applying that many
 (BATCH_APPLIED). A shard reports command ``seq`` once per delivery; the
 tracker counts a report only when ``seq`` is the next one it expects from
 that shard, so a report repeated after a redelivery counts once.
+
+A load's splitter checkpoints (SPLIT_PROGRESS) every few batches; the record
+keeps the latest checkpoint in ``_resume``, so whichever worker is handed the
+job's ``operations`` message after its worker died continues from there.
 """
 from __future__ import annotations
 
@@ -82,10 +86,14 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
         if ev.get(name) and not record.get(name):
             record[name] = ev[name]
     workers = record.setdefault("_workers", [])
-    if ev.get("worker") and ev["worker"] not in workers and kind in ("STARTED", "BATCH_APPLIED"):
+    if ev.get("worker") and ev["worker"] not in workers and kind in ("STARTED", "RESUMED", "BATCH_APPLIED"):
         record["_workers"] = [*workers, ev["worker"]]
     if kind == "STARTED":
         record["start_datetime"] = ev["time"]
+    elif kind == "SPLIT_PROGRESS":
+        checkpoint = codec.loads(ev["detail"])
+        if checkpoint["batches"] > (record.get("_resume") or {}).get("batches", -1):
+            record["_resume"] = checkpoint
     elif kind == "SPLIT_DONE":
         record["_parsed"] = ev["parsed"]
         record["_expected"] = list(ev["shard_commands"] or [])
@@ -138,6 +146,20 @@ class JobsView:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.records.get(job_id)
+
+    def caught_up(self, job_id: str, batches: int, commands: list[int]) -> Callable[[], bool]:
+        """A check for :meth:`LogView.wait_for`: the record holds the checkpoint after ``batches`` source
+        batches (or a later one), and every shard has applied ``commands[shard]`` of the job's commands."""
+        def check() -> bool:
+            record = self.records.get(job_id) or {}
+            if record.get("status") in FINAL:
+                return True
+            if (record.get("_resume") or {}).get("batches", 0) < batches:
+                return False
+            applied = record.get("_applied") or []
+            applied = applied + [0] * (len(commands) - len(applied))
+            return all(a >= c for a, c in zip(applied, commands))
+        return check
 
     def final(self, job_id: str) -> Callable[[], dict | None]:
         """A check for :meth:`LogView.wait_for`: the record once the job has ended."""

@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO, Callable
+from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator
 
 from . import codec, harper, jobs, s3, search, snapshot, sql
 from .auth import Authorizer, Principal
@@ -24,7 +24,7 @@ from .scan import Memory, Spill, collect
 from .sinks.formats import FORMATS, WRITERS
 from .sinks.local import AtomicFile
 from .sinks.s3 import S3Upload
-from .sources.csv import CsvError, read_batches
+from .sources.csv import CsvError, ResumePoint, read_batches
 from .sources.json import JsonSourceError, read_json_batches
 from .sources.pipe import Pipe
 from .sources.url import download
@@ -121,10 +121,24 @@ class Operations:
             job_id = key_text if _is_uuid(key_text) else str(uuid.uuid4())
             user, op = None, body
         name = op.get("operation")
-        await self._emit(jobs.event(job_id, "STARTED", type=str(name), user=user))
+        await self.worker.jobs_log.catch_up()
+        record = self.worker.jobs.get(job_id)
+        if record is not None and record["status"] in jobs.FINAL:
+            log.info("a finished job was delivered again; it is not run again", extra={"job_id": job_id})
+            return
+        checkpoint, resumed = None, bool(record and record.get("_workers"))
+        if resumed:
+            # a worker started this job and stopped (or lost the partition): carry on from its last checkpoint
+            checkpoint = record.get("_resume")
+            await self._emit(jobs.event(job_id, "RESUMED", parsed=checkpoint["parsed"] if checkpoint else 0,
+                                        message=f"resuming {_resume_point(checkpoint)}",
+                                        detail=codec.dumps({"previous_workers": record["_workers"],
+                                                            "checkpoint": checkpoint})))
+        else:
+            await self._emit(jobs.event(job_id, "STARTED", type=str(name), user=user))
         try:
             if name in JOB_OPERATIONS:
-                await self.run_job(job_id, op, user)
+                await self.run_job(job_id, op, user, resumed, checkpoint)
                 return
             answer = await self.call(op, None)
         except harper.HarperError as err:
@@ -139,10 +153,12 @@ class Operations:
                                     result=None if message is not None else answer))
 
     # ---- jobs ----------------------------------------------------------------------
-    async def run_job(self, job_id: str, op: dict, user: str | None = None) -> None:
+    async def run_job(self, job_id: str, op: dict, user: str | None = None, resumed: bool = False,
+                      checkpoint: dict | None = None) -> None:
         """Run a bulk job to the point where its shards take over; failures end the job in ERROR.
 
         ``user``: who the API authenticated; a load checks its columns against that user's role.
+        ``resumed``: another worker started the job; ``checkpoint``: where its load had got to.
         """
         try:
             await self.worker.catalog_log.catch_up()
@@ -152,7 +168,7 @@ class Operations:
             elif op["operation"] in harper.DELETE_BEFORE:
                 await self._delete_before(job_id, op)
             else:
-                await self._load(job_id, op, self.worker.directory.principal(user))
+                await self._load(job_id, op, self.worker.directory.principal(user), resumed, checkpoint)
         except harper.HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
         except (CsvError, JsonSourceError) as err:
@@ -194,18 +210,37 @@ class Operations:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _load(self, job_id: str, op: dict, principal: Principal | None) -> None:
+    async def _load(self, job_id: str, op: dict, principal: Principal | None, resumed: bool,
+                    checkpoint: dict | None) -> None:
+        """Read the source in batches into the splitter, checkpointing every few batches.
+
+        At each checkpoint the splitter waits until the job's record holds the
+        checkpoint before (so a worker that takes the job over never starts
+        further back than that) and the shards have applied what it had sent by
+        then: it never runs more than two checkpoints ahead of the slowest shard
+        writer, and in the usual case, where they keep up, it does not wait.
+        """
         table = self._table(op)
         settings = self.worker.settings
-        splitter = Splitter(self.worker.bus, job_id, table, op["action"], self.worker.shards, settings.batch_size)
+        splitter = Splitter(self.worker.bus, job_id, table, op["action"], self.worker.shards, settings.batch_size,
+                            resume=checkpoint)
         loop = asyncio.get_running_loop()
         seen: set[str] = set()
-        async with self._source(op) as stream:
-            if op["operation"] == "import_from_s3" and op["s3"]["key"].endswith(".json"):
-                batches = read_json_batches(stream, settings.batch_size)
-            else:
-                batches = (batch.records for batch in read_batches(stream, settings.batch_size))
-            while (records := await loop.run_in_executor(None, next, batches, None)) is not None:
+        done = checkpoint["batches"] if checkpoint else 0
+        sent_before = checkpoint["commands"] if checkpoint else [0] * self.worker.shards
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                stream = await stack.enter_async_context(self._source(op))
+                batches = _batches(op, stream, settings.batch_size, checkpoint["source"] if checkpoint else None)
+                item = await loop.run_in_executor(None, next, batches, None)
+            except Exception as err:
+                if not resumed:
+                    raise
+                reason = err.message if isinstance(err, harper.HarperError) else (
+                    f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.strerror else str(err))
+                raise harper.HarperError(harper.resume_failed(_resume_point(checkpoint), reason)) from None
+            while item is not None:
+                records, position = item
                 names = set().union(*records) - seen
                 if names:
                     harper.check_column_names(names)
@@ -213,6 +248,15 @@ class Operations:
                     await self._register_attributes(table, names)
                     seen |= names
                 await splitter.add(records)
+                done += 1
+                if done % settings.checkpoint_batches == 0:
+                    state = await splitter.checkpoint()
+                    await self._emit(jobs.event(job_id, "SPLIT_PROGRESS", parsed=state["parsed"], detail=codec.dumps(
+                        {**state, "batches": done, "source": position})), wait=True)
+                    await self.worker.jobs_log.wait_for(self.worker.jobs.caught_up(
+                        job_id, done - settings.checkpoint_batches, sent_before))
+                    sent_before = state["commands"]
+                item = await loop.run_in_executor(None, next, batches, None)
         commands = await splitter.finish()
         await self._emit(split_done(job_id, splitter.parsed, commands))
 
@@ -428,6 +472,32 @@ class Operations:
                                                      key=key, headers=headers)
         log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
                                                                        "error": error})
+
+
+def _batches(op: dict, stream: BinaryIO, batch_size: int,
+             position: dict | None) -> Iterator[tuple[list[dict], dict]]:
+    """A load's records in batches, each with the position just after it (JSON-safe, for checkpoints)."""
+    if op["operation"] == "import_from_s3" and op["s3"]["key"].endswith(".json"):
+        count = position["records"] if position else 0
+        for records in read_json_batches(stream, batch_size, skip=count):
+            count += len(records)
+            yield records, {"records": count}
+        return
+    resume = ResumePoint(position["offset"], position["line"], tuple(position["header"]), position["delimiter"]) \
+        if position else None
+    for batch in read_batches(stream, batch_size, resume=resume):
+        point = batch.resume
+        yield batch.records, {"offset": point.offset, "line": point.line, "header": point.header,
+                              "delimiter": point.delimiter}
+
+
+def _resume_point(checkpoint: dict | None) -> str:
+    """Where a taken-over load carries on from, for people."""
+    if checkpoint is None:
+        return "from the beginning (it had no checkpoint yet; commands already applied are skipped)"
+    source = checkpoint["source"]
+    where = f"line {source['line'] + 1}" if "line" in source else f"record {source['records'] + 1}"
+    return f"from {where} of the source, after {checkpoint['parsed']} records"
 
 
 class _S3Body(io.RawIOBase):

@@ -41,21 +41,25 @@ async def broadcast(bus: Bus, shards: int, record: dict[str, Any]) -> None:
 
 
 class KeyGenerator:
-    """Harper's auto-generated keys for untyped primary keys: numbers counting up from a random start."""
+    """Harper's auto-generated keys for untyped primary keys: numbers counting up from a random start.
 
-    def __init__(self) -> None:
-        self._next = random.randrange(0, 1 << 49)
+    The start is drawn from the job id, so a job that is split again generates the same keys.
+    """
+
+    def __init__(self, job_id: str, last: int | None = None) -> None:
+        self.last = random.Random(job_id).randrange(0, 1 << 49) if last is None else last
 
     def __call__(self) -> int:
-        self._next += 1
-        return self._next
+        self.last += 1
+        return self.last
 
 
 class Splitter:
     """Routes the records of one job to the shards of its table."""
 
     def __init__(self, bus: Bus, job_id: str, table: TableDef, action: str, shards: int,
-                 batch_size: int, keep_keys: bool = False) -> None:
+                 batch_size: int, keep_keys: bool = False, resume: dict[str, Any] | None = None) -> None:
+        """``resume``: the state a :meth:`checkpoint` returned, to carry on from there."""
         self.bus = bus
         self.job_id = job_id
         self.table = table
@@ -63,11 +67,11 @@ class Splitter:
         self.shards = shards
         self.batch_size = batch_size
         self.keep_keys = keep_keys
-        self.parsed = 0
-        self.commands = [0] * shards
+        self.parsed = resume["parsed"] if resume else 0
+        self.commands = list(resume["commands"]) if resume else [0] * shards
         self._buffers: list[list[dict[str, Any]]] = [[] for _ in range(shards)]
         self._prefix = f"{table.database}/{table.name}/".encode()
-        self._keys = KeyGenerator()
+        self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
         self._in_flight: deque[asyncio.Future] = deque()
 
     async def add(self, records: Iterable[dict[str, Any]]) -> None:
@@ -103,14 +107,18 @@ class Splitter:
         for shard, values in per_shard.items():
             await self._send(shard, "DELETE_KEYS", codec.dumps(values))
 
-    async def finish(self) -> list[int]:
-        """Send what is buffered, wait until the broker has every command; return commands per shard."""
+    async def checkpoint(self) -> dict[str, Any]:
+        """Send what is buffered, wait until the broker has every command; the state to resume from."""
         for shard in range(self.shards):
             if self._buffers[shard]:
                 await self._flush(shard)
         while self._in_flight:
             await self._in_flight.popleft()
-        return self.commands
+        return {"parsed": self.parsed, "commands": list(self.commands), "last_key": self._keys.last}
+
+    async def finish(self) -> list[int]:
+        """Send what is buffered, wait until the broker has every command; return commands per shard."""
+        return (await self.checkpoint())["commands"]
 
     async def _flush(self, shard: int) -> None:
         records, self._buffers[shard] = self._buffers[shard], []

@@ -39,7 +39,7 @@ async def apply_command(worker: Worker, shard: int, offset: int, value: bytes) -
         store.skip(offset)
         return
     else:
-        result = _apply(store, offset, command)
+        result = apply_to_store(store, offset, command)
     if result is None:
         return
     detail = None
@@ -84,7 +84,7 @@ def _apply_silently(worker: Worker, store, shard: int, offset: int, command: dic
     elif kind == "SCAN":
         store.skip(offset)  # whoever asked for that scan has its answer
     elif not store.already_applied(offset):
-        _apply(store, offset, command)
+        apply_to_store(store, offset, command)
 
 
 def _begin_epoch(worker: Worker, store, shard: int, offset: int, epoch: str) -> None:
@@ -100,15 +100,19 @@ def _begin_epoch(worker: Worker, store, shard: int, offset: int, epoch: str) -> 
                 extra={"shard": shard, "previous_offset": previous, "epoch": epoch})
 
 
-def _apply(store, offset: int, command: dict) -> Result | None:
+def apply_to_store(store, offset: int, command: dict) -> Result | None:
     kind = command["kind"]
     database, table = command["database"], command["table"]
-    if kind == "WRITE_BATCH":
+    if kind in ("WRITE_BATCH", "DELETE_KEYS"):
+        job = (command["job_id"], command["seq"])
+        if command["seq"] < store.next_seq(command["job_id"]):
+            store.skip(offset)  # re-sent by a resumed load; the first copy was applied and reported
+            return None
+        if kind == "DELETE_KEYS":
+            return store.delete_keys(offset, database, table, codec.loads(command["payload"]), job=job)
         return store.write_batch(offset, database, table, command["primary_key"], command["action"],
                                  codec.loads(command["payload"]), command["txn_time"],
-                                 keep_keys=bool(command.get("reply")))
-    if kind == "DELETE_KEYS":
-        return store.delete_keys(offset, database, table, codec.loads(command["payload"]))
+                                 keep_keys=bool(command.get("reply")), job=job)
     if kind == "DELETE_BEFORE":
         return store.delete_before(offset, database, table, command["before"])
     if kind == "DROP_TABLE":

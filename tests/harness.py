@@ -36,6 +36,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PIPELINE_SHARD_PARTITIONS": str(settings.shard_partitions),
         "PIPELINE_OPERATIONS_PARTITIONS": str(settings.operations_partitions),
         "PIPELINE_BATCH_SIZE": str(settings.batch_size),
+        "PIPELINE_CHECKPOINT_BATCHES": str(settings.checkpoint_batches),
         "PIPELINE_ALLOWED_DIRS": os.pathsep.join(str(p) for p in settings.allowed_dirs),
         "PIPELINE_HTTP_HOST": settings.http_host,
         "PIPELINE_HTTP_PORT": str(settings.http_port),

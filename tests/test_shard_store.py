@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from pipeline import codec, jobs
+from pipeline.splitter import command
 from pipeline.store.shard import ShardStore
+from pipeline.writer import apply_to_store
 
 
 def records(*pairs):
@@ -61,3 +63,19 @@ def test_a_repeated_batch_report_counts_once():
     final, _ = jobs.fold(record, follow)
     assert final["status"] == "COMPLETE" and jobs.fold(final, follow) == (None, None)
 
+
+
+def test_a_command_sent_again_by_a_resumed_load_is_skipped(tmp_path):
+    store = ShardStore(tmp_path / "s")
+
+    def upsert(offset: int, seq: int, name: str):
+        return apply_to_store(store, offset, command("WRITE_BATCH", "job-1", "dev", "dog", seq=seq, primary_key="id",
+                                             action="upsert", payload=codec.dumps(records((1, name)))))
+
+    assert upsert(0, 0, "first").written == 1 and store.next_seq("job-1") == 1
+    # the resumed splitter sends seq 0 again at a later offset: already applied, nothing reported
+    assert upsert(5, 0, "again") is None
+    assert store.already_applied(5) and store.stored_result(5) is None
+    assert upsert(6, 1, "next").written == 1 and store.next_seq("job-1") == 2
+    assert [r["name"] for _, r in store.scan("dev", "dog")] == ["next"]
+    assert store.next_seq("another-job") == 0

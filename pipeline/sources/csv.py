@@ -160,7 +160,8 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     """Typed records of a CSV stream, ``batch_size`` at a time; nothing for an empty or header-only file.
 
     ``resume``: continue from a point a previous batch reported (the stream is
-    sought there). A stream that cannot seek must be able to ``peek`` (an
+    sought there; one that cannot seek, a download, is read up to it and the
+    bytes dropped). A stream that cannot seek must be able to ``peek`` (an
     ``io.BufferedReader``) so that the delimiter can be guessed.
     """
     if resume is None:
@@ -174,7 +175,7 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
             header_row[0] = header_row[0][1:]
         header = _unique(header_row)
     else:
-        stream.seek(resume.offset)
+        _seek(stream, resume.offset)
         delimiter, header = resume.delimiter, resume.header
         lines = _Lines(stream, resume.offset, resume.line)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
@@ -198,6 +199,19 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
             records = []
     if records:
         yield Batch(records, first_line, ResumePoint(lines.offset, lines.line, header, delimiter))
+
+
+def _seek(stream: BinaryIO, offset: int) -> None:
+    if stream.seekable():
+        stream.seek(offset)
+        return
+    left = offset
+    while left:
+        block = stream.read(min(left, BLOCK))
+        if not block:
+            raise CsvError(f"the source now ends at byte {offset - left}, before byte {offset} where the job "
+                           "stopped: it has changed since the job started")
+        left -= len(block)
 
 
 def _next_row(reader, lines: _Lines) -> list[str] | None:

@@ -15,13 +15,21 @@ class JsonSourceError(ValueError):
     """A JSON source that cannot be loaded."""
 
 
-def read_json_batches(stream: BinaryIO, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
-    """Records of a top-level JSON array; JSON-looking strings inside are parsed as Harper does."""
+def read_json_batches(stream: BinaryIO, batch_size: int = 1000, skip: int = 0) -> Iterator[list[dict[str, Any]]]:
+    """Records of a top-level JSON array; JSON-looking strings inside are parsed as Harper does.
+
+    ``skip``: records to pass over first (a resumed load has loaded them).
+    """
     batch: list[dict[str, Any]] = []
     try:
-        for record in _ijson.items(stream, "item", use_float=True):
+        items = _ijson.items(stream, "item", use_float=True)
+        for _ in range(skip):
+            if next(items, None) is None:
+                raise JsonSourceError(f"the array now has fewer than the {skip} records loaded before the job "
+                                      "stopped: it has changed since the job started")
+        for number, record in enumerate(items, skip + 1):
             if not isinstance(record, dict):
-                raise JsonSourceError(f"record {len(batch) + 1} of the array is not a JSON object")
+                raise JsonSourceError(f"record {number} of the array is not a JSON object")
             batch.append(cast_json_deep(record))
             if len(batch) >= batch_size:
                 yield batch

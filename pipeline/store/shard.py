@@ -5,6 +5,11 @@ it came from and the command's result. A redelivered command (offset not
 above the stored one) is therefore recognised, not applied twice, and its
 stored result is handed back so the job still hears about it: an
 exactly-once effect from at-least-once delivery.
+
+The same command can also reach the log twice at different offsets, when a
+load is resumed by another worker and re-sends what its first worker may
+already have sent. The store keeps, per job, the next sequence number it
+expects, in the same write; a command below it is already applied.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from .. import codec
 _OFFSET = b"\x00offset"
 _EPOCH = b"\x00epoch"
 _RESULT = b"\x00result/"
+_JOB = b"\x00job/"
 _DATA = b"d"
 _SEP = b"\x00"
 
@@ -89,7 +95,16 @@ class ShardStore:
         raw = self.db.get(_RESULT + struct.pack(">q", offset))
         return Result.from_json(raw) if raw is not None else None
 
-    def _commit(self, batch: WriteBatch, offset: int, result: Result, keep_result: bool) -> None:
+    def next_seq(self, job_id: str) -> int:
+        """The sequence number of the job's next command not yet applied to this shard."""
+        raw = self.db.get(_JOB + job_id.encode())
+        return struct.unpack(">q", raw)[0] if raw is not None else 0
+
+    def _commit(self, batch: WriteBatch, offset: int, result: Result, keep_result: bool,
+                job: tuple[str, int] | None = None) -> None:
+        if job is not None:
+            job_id, seq = job
+            batch.put(_JOB + job_id.encode(), struct.pack(">q", seq + 1))
         batch.put(_OFFSET, struct.pack(">q", offset))
         if keep_result:
             batch.put(_RESULT + struct.pack(">q", offset), result.to_json())
@@ -98,8 +113,12 @@ class ShardStore:
 
     # ---- commands ---------------------------------------------------------------
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
-                    records: list[dict[str, Any]], txn_time: float, keep_keys: bool = False) -> Result:
-        """insert / update / upsert ``records`` (their keys already normalized by the splitter)."""
+                    records: list[dict[str, Any]], txn_time: float, keep_keys: bool = False,
+                    job: tuple[str, int] | None = None) -> Result:
+        """insert / update / upsert ``records`` (their keys already normalized by the splitter).
+
+        ``job``: (job id, sequence number) of the command, recorded with it.
+        """
         prefix = table_prefix(database, table)
         keys = [prefix + codec.encode_key(r[primary_key]) for r in records]
         unique = list(dict.fromkeys(keys))
@@ -129,10 +148,11 @@ class ShardStore:
             result.written += 1
             if keep_keys:
                 result.written_keys.append(record[primary_key])
-        self._commit(batch, offset, result, keep_result=True)
+        self._commit(batch, offset, result, keep_result=True, job=job)
         return result
 
-    def delete_keys(self, offset: int, database: str, table: str, keys: list[Any]) -> Result:
+    def delete_keys(self, offset: int, database: str, table: str, keys: list[Any],
+                    job: tuple[str, int] | None = None) -> Result:
         prefix = table_prefix(database, table)
         encoded = [prefix + codec.encode_key(k) for k in keys]
         present = self.db.get(encoded)
@@ -145,7 +165,7 @@ class ShardStore:
                 batch.delete(enc)
                 result.written += 1
                 result.written_keys.append(key)
-        self._commit(batch, offset, result, keep_result=True)
+        self._commit(batch, offset, result, keep_result=True, job=job)
         return result
 
     def delete_before(self, offset: int, database: str, table: str, before: float) -> Result:
