@@ -69,7 +69,8 @@ def create_app(settings: Settings) -> faust.App:
         await worker.ready.wait()
         async for event in stream.events():
             message = event.message
-            await operations.intake(message.key, message.value, message.partition, message.offset)
+            await operations.intake(message.key, message.value, message.partition, message.offset,
+                                    message.timestamp)
 
     @app.agent(source("shard-log"))
     async def shard_writer(stream):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from typing import Any, Callable
 
 from . import codec, harper
@@ -36,6 +37,12 @@ WRITE_TYPES = frozenset({"insert", "update", "upsert", "delete"})
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def job_id_of_message(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
+    """The job id of an operation produced without one: where it is in the log, and when it was written
+    (the embedded broker counts offsets from zero again after a restart)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}@{timestamp_ms}"))
 
 
 def event(job_id: str, kind: str, status: str = IN_PROGRESS, **fields: Any) -> dict[str, Any]:

@@ -102,8 +102,13 @@ class Operations:
         await self.worker.bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
         return harper.starting_job(job_id)
 
-    async def intake(self, key: bytes | None, value: bytes, partition: int, offset: int) -> None:
-        """One message of ``operations``: a Harper body, or our envelope around one."""
+    async def intake(self, key: bytes | None, value: bytes, partition: int, offset: int, timestamp: float) -> None:
+        """One message of ``operations``: a Harper body, or our envelope around one.
+
+        A body produced without a job id as its key gets one derived from the
+        message (:func:`jobs.job_id_of_message`), so the message delivered again
+        is the same job, not a second one.
+        """
         key_text = key.decode(errors="replace") if key else ""
         try:
             body = codec.loads(value)
@@ -118,7 +123,8 @@ class Operations:
         if isinstance(body.get("request"), dict) and "operation" not in body:
             job_id, user, op = body["job_id"], body.get("user"), body["request"]
         else:
-            job_id = key_text if _is_uuid(key_text) else str(uuid.uuid4())
+            job_id = key_text if _is_uuid(key_text) else jobs.job_id_of_message(
+                self.worker.bus.topic("operations"), partition, offset, round(timestamp * 1000))
             user, op = None, body
         name = op.get("operation")
         await self.worker.jobs_log.catch_up()

@@ -8,8 +8,10 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from harness import CONFORMANCE, WorkerProcess, cli
+from pipeline import jobs
 from pipeline.broker import free_port
 
 DOGS = CONFORMANCE / "data" / "dogs.csv"
@@ -36,15 +38,15 @@ def load(client, **op):
     return client.run_job(op)
 
 
-def produce_raw(settings, value: bytes, key: bytes | None) -> None:
-    async def send() -> None:
+def produce_raw(settings, value: bytes, key: bytes | None) -> RecordMetadata:
+    async def send() -> RecordMetadata:
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
         await producer.start()
         try:
-            await producer.send_and_wait(settings.topic_prefix + "operations", value, key=key)
+            return await producer.send_and_wait(settings.topic_prefix + "operations", value, key=key)
         finally:
             await producer.stop()
-    asyncio.run(send())
+    return asyncio.run(send())
 
 
 def read_topic(settings, name: str, count: int, timeout: float = 30) -> list:
@@ -172,6 +174,11 @@ def test_raw_kafka_operations_and_the_dead_letter_topic(worker, settings):
     unknown = str(uuid.uuid4())
     produce_raw(settings, b'{"operation": "frobnicate"}', unknown.encode())
     assert client.job(unknown)["message"] == "Operation 'frobnicate' not found"
+    # no key: the job's id comes from the message, so a redelivery of it is the same job
+    where = produce_raw(settings, json.dumps({"operation": "csv_data_load", "database": "dev", "table": "dog",
+                                              "data": "id,name\n2,b\n"}).encode(), None)
+    job_id = jobs.job_id_of_message(where.topic, where.partition, where.offset, where.timestamp)
+    assert client.job(job_id)["message"] == "successfully loaded 1 of 1 records"
 
 
 @pytest.mark.parametrize("content, needle", [
