@@ -78,6 +78,7 @@ def test_a_worker_killed_mid_load_loses_and_doubles_nothing(settings, tmp_path, 
                                         "file_path": str(source)})
         time.sleep(rnd.uniform(0.5, 6.0))  # the random point of the kill is the point of this test
         victim = workers[rnd.randrange(3)]
+        killed_at = time.time() * 1000
         victim.kill()
         survivor = next(w for w in workers if w is not victim)
         job = survivor.client.job(started["job_id"], timeout=600)
@@ -85,6 +86,13 @@ def test_a_worker_killed_mid_load_loses_and_doubles_nothing(settings, tmp_path, 
         assert exported_ids(survivor, tmp_path, "all") == list(range(rows))
         events = job_events(survivor.settings, started["job_id"])
         assert len({ev["worker"] for ev in events if ev["event"] == "BATCH_APPLIED"}) >= 2
+        # the hand-over, in the job's events: a load its splitter did not finish was resumed by a survivor
+        dead = f":{victim.proc.pid}"
+        split_done = next(ev for ev in events if ev["event"] == "SPLIT_DONE")
+        if any(ev["event"] == "STARTED" and ev["worker"].endswith(dead) for ev in events) \
+                and split_done["time"] > killed_at:
+            resumed = [ev for ev in events if ev["event"] == "RESUMED"]
+            assert resumed and not resumed[0]["worker"].endswith(dead) and split_done["worker"] == resumed[0]["worker"]
     finally:
         for worker in workers:
             worker.stop()
