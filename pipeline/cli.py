@@ -249,17 +249,33 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> None:
+    from .snapshot import parse_s3_url
+
     api = ApiClient(settings)
     if not api.is_up():
         sys.exit(f"harper-pipeline: no Operations API answers on {api.url}: a snapshot is taken by a running worker")
-    print(json.dumps(_answer(*api.call({"operation": "snapshot", "path": str(Path(args.directory).resolve()),
-                                        **({"name": args.name} if args.name else {})}))))
+    body: dict = {"operation": "snapshot", **({"name": args.name} if args.name else {})}
+    if args.target.startswith("s3://"):
+        bucket, prefix = parse_s3_url(args.target)
+        body["s3"] = {"bucket": bucket, "key": prefix}  # credentials: the worker's own (environment, IAM role)
+    else:
+        body["path"] = str(Path(args.target).resolve())
+    print(json.dumps(_answer(*api.call(body))))
 
 
 def cmd_restore(settings: Settings, args: argparse.Namespace) -> None:
-    from .snapshot import restore
+    from . import s3
+    from .snapshot import parse_s3_url, restore, restore_from_s3
 
-    shards = restore(Path(args.snapshot), settings.data_dir)
+    try:
+        if args.snapshot.startswith("s3://"):
+            shards = restore_from_s3(s3.client({}, settings), args.snapshot, settings.data_dir)
+        else:
+            shards = restore(Path(args.snapshot), settings.data_dir)
+    except FileNotFoundError as err:
+        sys.exit(f"harper-pipeline: {err}")
+    except s3.S3_ERRORS as err:
+        sys.exit(f"harper-pipeline: {s3.error(err, *parse_s3_url(args.snapshot)).message}")
     print(json.dumps({"restored_shards": shards, "data_dir": str(settings.data_dir)}))
 
 
@@ -290,11 +306,13 @@ def main(argv: list[str] | None = None) -> None:
     js.add_argument("--from", dest="from_date", required=True)
     js.add_argument("--to", dest="to_date", required=True)
     js.set_defaults(func=cmd_jobs)
-    sn = sub.add_parser("snapshot", help="checkpoint the shard stores of the worker the API reaches into DIR/NAME")
-    sn.add_argument("directory")
+    sn = sub.add_parser("snapshot", help="checkpoint the shard stores of the worker the API reaches into "
+                        "TARGET/NAME (TARGET: a directory, or s3://bucket/prefix)")
+    sn.add_argument("target")
     sn.add_argument("--name")
     sn.set_defaults(func=cmd_snapshot)
-    rs = sub.add_parser("restore", help="put a snapshot's shard stores into PIPELINE_DATA_DIR (worker stopped)")
+    rs = sub.add_parser("restore", help="put a snapshot's shard stores (a directory, or s3://bucket/prefix/name) "
+                        "into PIPELINE_DATA_DIR (worker stopped)")
     rs.add_argument("snapshot")
     rs.set_defaults(func=cmd_restore)
     args = parser.parse_args(argv)

@@ -445,18 +445,37 @@ class Operations:
     # ---- plumbing ------------------------------------------------------------------
     # ---- beyond Harper ----------------------------------------------------------------
     async def snapshot(self, op: dict, principal: Principal | None) -> dict:
-        """Checkpoint this worker's shard stores into ``path``/``name`` (see :mod:`pipeline.snapshot`)."""
-        directory = harper.writable_directory(op.get("path"), self.worker.settings.allowed_dirs)
+        """Checkpoint this worker's shard stores into ``path``/``name``, or under ``s3.key``/``name`` in
+        ``s3.bucket`` (see :mod:`pipeline.snapshot`)."""
         name = str(op.get("name") or f"snapshot-{jobs.now_ms()}")
         if "/" in name or name.startswith("."):
             raise harper.HarperError(f"name '{name}' is invalid: it must name a directory inside path")
-        target = Path(directory) / name
+        if not isinstance(op.get("s3"), dict):
+            target = Path(harper.writable_directory(op.get("path"), self.worker.settings.allowed_dirs)) / name
+            try:
+                manifest = snapshot.take(self.worker.stores, target)
+            except FileExistsError as err:
+                raise harper.HarperError(str(err)) from None
+            return {"message": f"snapshot of {len(manifest['shards'])} shards written to {target}",
+                    "path": str(target), "shards": manifest["shards"]}
+        bucket = op["s3"].get("bucket")
+        if not bucket or not isinstance(bucket, str):
+            raise harper.HarperError("s3.bucket is required")
+        prefix = "/".join(part for part in (str(op["s3"].get("key") or "").strip("/"), name) if part)
+        staging = self.worker.settings.data_dir / "tmp" / f"snapshot-{uuid.uuid4()}"
+        manifest = snapshot.take(self.worker.stores, staging)  # on the event loop: no shard changes meanwhile
         try:
-            manifest = snapshot.take(self.worker.stores, target)
+            client = s3.client(op["s3"], self.worker.settings)
+            await asyncio.to_thread(snapshot.upload, staging, client, bucket, prefix)
+        except s3.S3_ERRORS as err:
+            raise s3.error(err, bucket, prefix) from None
         except FileExistsError as err:
             raise harper.HarperError(str(err)) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        target = f"s3://{bucket}/{prefix}"
         return {"message": f"snapshot of {len(manifest['shards'])} shards written to {target}",
-                "path": str(target), "shards": manifest["shards"]}
+                "path": target, "shards": manifest["shards"]}
 
     async def _emit(self, ev: dict, wait: bool = False) -> None:
         future = await self.worker.bus.send_avro("job-status", ev, key=ev["job_id"].encode())

@@ -4,7 +4,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
 from harness import WorkerProcess, cli
+from pipeline.broker import free_port
 
 ROWS = 3000
 
@@ -49,24 +54,50 @@ def test_an_empty_then_a_stale_data_directory_catch_up_before_serving(settings, 
         again.stop()
 
 
-def test_a_worker_restored_from_a_snapshot_replays_only_what_came_after(settings, tmp_path):
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """A real S3 endpoint (moto's server) with a bucket; workers and the CLI get credentials from the environment."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASNAPSHOT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "snapshot-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    url = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="backups")
+    yield url
+    server.stop()
+
+
+@pytest.mark.parametrize("where", ["directory", "s3"])
+def test_a_worker_restored_from_a_snapshot_replays_only_what_came_after(settings, tmp_path, request, where):
+    if where == "s3":
+        settings = dataclasses.replace(settings, s3_endpoint_url=request.getfixturevalue("s3_endpoint"))
+        target, refused_body = "s3://backups/pipeline/", {"s3": {"bucket": "backups", "key": "pipeline"}}
+        snapshot = "s3://backups/pipeline/snap"
+    else:
+        target, refused_body, snapshot = str(tmp_path), {"path": str(tmp_path)}, str(tmp_path / "snap")
     worker = WorkerProcess(settings, tmp_path / "first.log").start()
     try:
         worker.client.ok({"operation": "create_table", "database": "hand", "table": "over", "primary_key": "id"})
         load(worker, 0, ROWS)
-        taken = cli(settings, "snapshot", str(tmp_path), "--name", "snap")
+        taken = cli(settings, "snapshot", target, "--name", "snap")
         assert taken.returncode == 0, taken.stderr
+        assert json.loads(taken.stdout)["path"] == snapshot.rstrip("/")
         offsets = {int(s): v["offset"] for s, v in json.loads(taken.stdout)["shards"].items()}
         assert offsets and all(offset > 0 for offset in offsets.values())
-        refused = worker.client.op({"operation": "snapshot", "path": str(tmp_path), "name": "snap"})
-        assert refused.status == 400 and "already exists" in refused.body["error"]
+        refused = worker.client.op({"operation": "snapshot", "name": "snap", **refused_body})
+        assert refused.status == 400 and "already" in refused.body["error"]
         load(worker, ROWS, 500)
     finally:
         worker.stop()
 
     restored = dataclasses.replace(settings, data_dir=tmp_path / "restored-data")
-    done = cli(restored, "restore", str(tmp_path / "snap"))
-    assert done.returncode == 0 and json.loads(done.stdout)["restored_shards"] == sorted(offsets)
+    missing = cli(restored, "restore", snapshot + "-missing")
+    assert missing.returncode == 1 and "snap-missing" in missing.stderr
+    done = cli(restored, "restore", snapshot)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["restored_shards"] == sorted(offsets)
     second = WorkerProcess(restored, tmp_path / "second.log").start()
     try:
         assert export_ids(second, tmp_path, "restored") == list(range(ROWS + 500))
