@@ -6,7 +6,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from pipeline import config
 from pipeline.broker import EmbeddedBroker, free_port
@@ -41,3 +43,18 @@ def settings(broker, tmp_path):
 def module_settings(broker, tmp_path_factory):
     base = tmp_path_factory.mktemp("module")
     return make_settings(broker, base / "var", base)
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    """A real S3 endpoint (moto's server) with a bucket; workers and the CLI get credentials from the environment."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASNAPSHOT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "snapshot-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    url = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="backups")
+    yield url
+    server.stop()

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -177,3 +180,54 @@ def read_everything(settings: Settings, name: str) -> list[bytes]:
         finally:
             await consumer.stop()
     return asyncio.run(read())
+
+
+class S3Proxy:
+    """A TCP proxy in front of S3 that closes each connection after ``down`` bytes to the client or ``up`` to
+    S3, or holds what goes up after ``hold_up`` bytes (setting ``holding``) until ``release`` is set."""
+
+    def __init__(self, target: str) -> None:
+        self.target = ("127.0.0.1", int(target.rsplit(":", 1)[1]))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.down: int | None = None
+        self.up: int | None = None
+        self.hold_up: int | None = None
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            for source, sink, upward in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(source, sink, upward, (client, server)),
+                                 daemon=True).start()
+
+    def _pump(self, source, sink, upward: bool, both) -> None:
+        sent = 0
+        try:
+            while data := source.recv(65536):
+                if upward and self.hold_up is not None and sent + len(data) > self.hold_up:
+                    self.holding.set()
+                    self.release.wait(120)
+                    break
+                limit = self.up if upward else self.down
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[:limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for sock in both:  # the cut: both directions, at once
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.close()

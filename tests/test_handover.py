@@ -4,12 +4,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from harness import WorkerProcess, cli
-from pipeline.broker import free_port
 
 ROWS = 3000
 
@@ -52,21 +49,6 @@ def test_an_empty_then_a_stale_data_directory_catch_up_before_serving(settings, 
         assert load(again, 0, 10)["message"] == "successfully loaded 0 of 10 records"  # nothing applied twice
     finally:
         again.stop()
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    """A real S3 endpoint (moto's server) with a bucket; workers and the CLI get credentials from the environment."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASNAPSHOT")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "snapshot-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    url = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=url).create_bucket(Bucket="backups")
-    yield url
-    server.stop()
 
 
 @pytest.mark.parametrize("where", ["directory", "s3"])

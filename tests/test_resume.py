@@ -1,4 +1,5 @@
-"""A load whose worker dies is taken over by another worker and resumed from its last checkpoint.
+"""A job whose worker dies is taken over by another worker: a load resumes from its last checkpoint, an export
+runs again; and the splitter never runs far ahead of the shard writers.
 
 The loads here read from a real HTTP server that sends the first part of the
 body and then stalls, so the first worker is surely in the middle of the
@@ -13,12 +14,14 @@ import http.server
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
+import boto3
 import pytest
 
-from harness import WorkerProcess, read_everything
+from harness import S3Proxy, WorkerProcess, read_everything
 from pipeline import codec, splitter, topics
 from pipeline.broker import free_port
 
@@ -221,3 +224,35 @@ def events_of_kind(settings, kind: str, client, rows: int) -> list[dict]:
     data = "id\n" + "".join(f"w{i}\n" for i in range(rows))
     job = client.run_job({"operation": "csv_data_load", "database": "bp", "table": "t", "data": data})
     return [ev for ev in events_of(settings, job["id"]) if ev["event"] == kind]
+
+
+def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(settings, tmp_path, s3_endpoint):
+    proxy = S3Proxy(s3_endpoint)
+    proxy.hold_up = 1_000_000  # the first part (5 MiB) of the upload never gets through
+    first = WorkerProcess(dataclasses.replace(settings, s3_endpoint_url=proxy.url), tmp_path / "first.log").start()
+    try:
+        client = first.client
+        client.ok({"operation": "create_table", "database": "ex", "table": "t", "primary_key": "id"})
+        client.ok({"operation": "insert", "database": "ex", "table": "t",
+                   "records": [{"id": i, "text": "z" * 300} for i in range(20_000)]})
+        job_id = client.ok({"operation": "export_to_s3", "format": "json", "s3": {"bucket": "backups", "key": "all", "region": "us-east-1"},
+                            "search_operation": {"operation": "sql", "sql": "SELECT id, text FROM ex.t"}})["job_id"]
+        assert proxy.holding.wait(60), client.ok({"operation": "get_job", "id": job_id})[0]["message"]
+        first.kill()
+        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+        assert s3.list_objects_v2(Bucket="backups", Prefix="all")["KeyCount"] == 0
+    finally:
+        first.kill()
+        proxy.close()
+
+    second = WorkerProcess(dataclasses.replace(settings, s3_endpoint_url=s3_endpoint, data_dir=tmp_path / "second",
+                                               http_port=free_port()), tmp_path / "second.log").start()
+    try:
+        job = second.client.job(job_id, timeout=180)
+        assert job["status"] == "COMPLETE", job
+        assert [ev["worker"] for ev in events_of(settings, job_id) if ev["event"] == "RESUMED"] \
+            == [f"{socket.gethostname()}:{second.proc.pid}"]
+        rows = json.loads(s3.get_object(Bucket="backups", Key="all.json")["Body"].read())
+        assert sorted(row["id"] for row in rows) == list(range(20_000)) and rows[0]["text"] == "z" * 300
+    finally:
+        second.stop()

@@ -1,13 +1,10 @@
 """import_from_s3 and export_to_s3 against a real S3 endpoint (moto's server, over HTTP, through boto3)."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import io
 import json
-import socket
-import threading
 import uuid
 
 import boto3
@@ -15,7 +12,7 @@ import fastavro
 import pytest
 from moto.server import ThreadedMotoServer
 
-from harness import CONFORMANCE, WorkerProcess, read_everything
+from harness import CONFORMANCE, S3Proxy, WorkerProcess, read_everything
 from pipeline.broker import free_port
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # must never appear in events, job records, answers or logs
@@ -158,51 +155,9 @@ def test_the_secret_never_appears(worker):
     assert SECRET not in worker.log_text()
 
 
-class CuttingProxy:
-    """A TCP proxy in front of S3 that closes each connection after ``down`` bytes to the client or ``up`` to S3."""
-
-    def __init__(self, target: str) -> None:
-        self.target = ("127.0.0.1", int(target.rsplit(":", 1)[1]))
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.down: int | None = None
-        self.up: int | None = None
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            for source, sink, limit in ((client, server, self.up), (server, client, self.down)):
-                threading.Thread(target=self._pump, args=(source, sink, limit, (client, server)),
-                                 daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink, limit, both) -> None:
-        sent = 0
-        try:
-            while data := source.recv(65536):
-                if limit is not None and sent + len(data) > limit:
-                    sink.sendall(data[:limit - sent])
-                    break
-                sink.sendall(data)
-                sent += len(data)
-        except OSError:
-            pass
-        for sock in both:  # the cut: both directions, at once
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 @pytest.fixture
 def proxy(endpoint):
-    cutting = CuttingProxy(endpoint[0])
+    cutting = S3Proxy(endpoint[0])
     yield cutting
     cutting.close()
 
