@@ -51,6 +51,12 @@ class LogView:
         if self._state is not None and not any(ends.values()) and await self._republish():
             ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
         self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stopped following a topic: this worker's view of it is frozen", exc_info=task.exception(),
+                      extra={"topic": self.name})
 
     def _fold(self, key: str, value: Any) -> None:
         self._apply(key, value)
@@ -82,18 +88,17 @@ class LogView:
             self._ready.set()
         while True:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=2000)
-            for tp, messages in batches.items():
+            for messages in batches.values():
                 for msg in messages:
                     value = codec.loads(msg.value) if msg.value is not None else None
                     self._fold(msg.key.decode(), value)
-                if messages:
-                    self._positions[tp] = messages[-1].offset + 1
-                if tp in pending and messages and messages[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-            if batches:
+            # the consumer's position, not the last record's offset + 1: a log may hold offsets that
+            # deliver no record (seen with Tansu after a producer was killed mid-request)
+            positions = {tp: await self._consumer.position(tp) for tp in self._parts}
+            if batches or positions != self._positions:
+                self._positions = positions
                 await self._notify()
-            if pending and all(await self._caught_up(tp, ends[tp]) for tp in list(pending)):
-                pending.clear()
+            pending = {tp for tp in pending if positions[tp] < ends[tp]}
             if not pending and not self._ready.is_set():
                 self._ready.set()
 
@@ -106,10 +111,6 @@ class LogView:
         assert self._consumer is not None
         ends = await self._consumer.end_offsets(self._parts)
         await self.wait_for(lambda: all(self._positions[tp] >= end for tp, end in ends.items()), timeout)
-
-    async def _caught_up(self, tp: TopicPartition, end: int) -> bool:
-        assert self._consumer is not None
-        return await self._consumer.position(tp) >= end
 
     async def _notify(self) -> None:
         async with self._changed:

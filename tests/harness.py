@@ -138,7 +138,9 @@ class WorkerProcess:
                     return self
             except (urllib.error.URLError, ConnectionError):
                 pass
-            assert time.monotonic() < deadline, f"worker did not answer:\n{self.log_path.read_text()[-3000:]}"
+            if time.monotonic() > deadline:
+                self.kill()  # a worker that never answered must not outlive the test
+                raise AssertionError(f"worker did not answer:\n{self.log_path.read_text()[-3000:]}")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 15) -> None:

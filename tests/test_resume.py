@@ -228,7 +228,7 @@ def events_of_kind(settings, kind: str, client, rows: int) -> list[dict]:
 
 def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(settings, tmp_path, s3_endpoint):
     proxy = S3Proxy(s3_endpoint)
-    proxy.hold_up = 1_000_000  # the first part (5 MiB) of the upload never gets through
+    proxy.hold_up = 1_000_000  # the upload (about 6 MB) never gets through
     first = WorkerProcess(dataclasses.replace(settings, s3_endpoint_url=proxy.url), tmp_path / "first.log").start()
     try:
         client = first.client
