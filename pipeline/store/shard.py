@@ -33,7 +33,10 @@ _SEP = b"\x00"
 #: memory is shared by all the shards of a worker, so it does not grow with their number
 MEMTABLE_BYTES = 64 * 1024 * 1024
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
-_memtables = WriteBufferManager(MEMTABLE_BYTES, True)
+#: Over the limit, the shard being written flushes its memtable. Stalling writes instead (allow_stall) hung
+#: a large delete_records_before for good: it waited for memory held by other shards' memtables, which
+#: nothing flushed.
+_memtables = WriteBufferManager(MEMTABLE_BYTES, False)
 _block_cache = Cache(BLOCK_CACHE_BYTES)
 
 
