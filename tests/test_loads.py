@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 import uuid
 
 import pytest
@@ -283,3 +284,19 @@ def test_jobs_are_found_by_start_date(worker, settings):
     assert (bad.status, bad.body) == (400, {"error": "Invalid 'from' date, must be in ISO-8601 format (YYYY-MM-DD)."})
     listed = cli(settings, "jobs", "--from", "2000-01-01", "--to", "2999-01-01")
     assert job["id"] in {j["id"] for j in json.loads(listed.stdout)}
+
+
+def test_a_finished_job_delivered_again_is_not_run_again(worker, settings):
+    client = worker.client
+    make_table(client)
+    job_id = str(uuid.uuid4())
+    op = {"operation": "csv_data_load", "action": "upsert", "database": "dev", "table": "dog"}
+    produce_raw(settings, json.dumps({**op, "data": "id,name\n3,first\n"}).encode(), job_id.encode())
+    assert client.job(job_id)["message"] == "successfully loaded 1 of 1 records"
+    # the same job's message again (as after a consumer rebalance), here with other data to make a rerun visible
+    produce_raw(settings, json.dumps({**op, "data": "id,name\n3,second\n"}).encode(), job_id.encode())
+    deadline = time.monotonic() + 60
+    while f'"a finished job was delivered again; it is not run again" job_id={job_id}' not in worker.log_text():
+        assert time.monotonic() < deadline, "the second delivery was not seen"
+        time.sleep(0.1)
+    assert rows(client, "SELECT id, name FROM dev.dog") == [{"id": 3, "name": "first"}]
