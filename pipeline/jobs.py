@@ -128,13 +128,17 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
             record["result"] = codec.loads(ev["result"])
         return record, None
     expected = record.get("_expected")
-    if expected is not None:
-        applied = record.get("_applied") or []
-        applied = applied + [0] * (len(expected) - len(applied))
-        if all(a >= e for a, e in zip(applied, expected)):
-            message, result = completion_message(record)
-            return record, event(record["id"], "COMPLETE", COMPLETE, message=message, result=result)
+    if expected is not None and all_applied(record, expected):
+        message, result = completion_message(record)
+        return record, event(record["id"], "COMPLETE", COMPLETE, message=message, result=result)
     return record, None
+
+
+def all_applied(record: dict[str, Any], commands: list[int]) -> bool:
+    """Whether every shard has reported applying ``commands[shard]`` of the job's commands."""
+    applied = record.get("_applied") or []
+    applied = applied + [0] * (len(commands) - len(applied))
+    return all(a >= c for a, c in zip(applied, commands))
 
 
 class JobsView:
@@ -161,11 +165,7 @@ class JobsView:
             record = self.records.get(job_id) or {}
             if record.get("status") in FINAL:
                 return True
-            if (record.get("_resume") or {}).get("batches", 0) < batches:
-                return False
-            applied = record.get("_applied") or []
-            applied = applied + [0] * (len(commands) - len(applied))
-            return all(a >= c for a, c in zip(applied, commands))
+            return (record.get("_resume") or {}).get("batches", 0) >= batches and all_applied(record, commands)
         return check
 
     def final(self, job_id: str) -> Callable[[], dict | None]:

@@ -175,18 +175,8 @@ class Operations:
                 await self._delete_before(job_id, op)
             else:
                 await self._load(job_id, op, self.worker.directory.principal(user), resumed, checkpoint)
-        except harper.HarperError as err:
-            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
-        except (CsvError, JsonSourceError) as err:
-            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=str(err)))
-        except OSError as err:
-            what = f"could not write {op.get('file', op.get('path'))}" if op.get("operation") in EXPORTS \
-                else f"could not read {op.get('file_path')}"
-            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=f"{what}: {err.strerror or err}"))
-        except Exception as err:  # noqa: BLE001
-            log.exception("job failed", extra={"job_id": job_id, "operation": op.get("operation")})
-            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR,
-                                        message=f"{op.get('operation')} failed: {err}"))
+        except Exception as err:  # noqa: BLE001 - the worker must survive any one job
+            await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=_job_error(job_id, op, err)))
 
     @contextlib.asynccontextmanager
     async def _source(self, op: dict) -> AsyncIterator[BinaryIO]:
@@ -242,8 +232,7 @@ class Operations:
             except Exception as err:
                 if not resumed:
                     raise
-                reason = err.message if isinstance(err, harper.HarperError) else (
-                    f"{err.strerror}: {err.filename}" if isinstance(err, OSError) and err.strerror else str(err))
+                reason = _job_error(job_id, op, err)
                 raise harper.HarperError(harper.resume_failed(_resume_point(checkpoint), reason)) from None
             while item is not None:
                 records, position = item
@@ -497,6 +486,20 @@ class Operations:
                                                      key=key, headers=headers)
         log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
                                                                        "error": error})
+
+
+def _job_error(job_id: str, op: dict, err: Exception) -> str:
+    """The message a job that failed with ``err`` ends with."""
+    if isinstance(err, harper.HarperError):
+        return err.message
+    if isinstance(err, (CsvError, JsonSourceError)):
+        return str(err)
+    if isinstance(err, OSError):
+        what = f"could not write {op.get('file', op.get('path'))}" if op.get("operation") in EXPORTS \
+            else f"could not read {op.get('file_path')}"
+        return f"{what}: {err.strerror or err}"
+    log.error("job failed", exc_info=err, extra={"job_id": job_id, "operation": op.get("operation")})
+    return f"{op.get('operation')} failed: {err}"
 
 
 def _batches(op: dict, stream: BinaryIO, batch_size: int,

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -160,6 +160,21 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def wait_until(found: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    """Poll ``found()`` until it returns something truthy (for what only a topic or a log can show)."""
+    deadline = time.monotonic() + timeout
+    while not (result := found()):
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.2)
+    return result
+
+
+def job_events(settings: Settings, job_id: str) -> list[dict]:
+    """Every event of one job on ``job-status``, in order."""
+    events = [topics.decode("job-status", value) for value in read_everything(settings, "job-status")]
+    return [ev for ev in events if ev["job_id"] == job_id]
 
 
 def read_everything(settings: Settings, name: str) -> list[bytes]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
-from harness import CONFORMANCE, WorkerProcess, cli
+from harness import CONFORMANCE, WorkerProcess, cli, wait_until
 from pipeline import jobs
 from pipeline.broker import free_port
 
@@ -295,8 +294,6 @@ def test_a_finished_job_delivered_again_is_not_run_again(worker, settings):
     assert client.job(job_id)["message"] == "successfully loaded 1 of 1 records"
     # the same job's message again (as after a consumer rebalance), here with other data to make a rerun visible
     produce_raw(settings, json.dumps({**op, "data": "id,name\n3,second\n"}).encode(), job_id.encode())
-    deadline = time.monotonic() + 60
-    while f'"a finished job was delivered again; it is not run again" job_id={job_id}' not in worker.log_text():
-        assert time.monotonic() < deadline, "the second delivery was not seen"
-        time.sleep(0.1)
+    wait_until(lambda: f'"a finished job was delivered again; it is not run again" job_id={job_id}'
+               in worker.log_text(), "sign of the second delivery", timeout=60)
     assert rows(client, "SELECT id, name FROM dev.dog") == [{"id": 3, "name": "first"}]

@@ -21,7 +21,7 @@ import time
 import boto3
 import pytest
 
-from harness import S3Proxy, WorkerProcess, read_everything
+from harness import S3Proxy, WorkerProcess, job_events, read_everything, wait_until
 from pipeline import codec, splitter, topics
 from pipeline.broker import free_port
 
@@ -75,19 +75,6 @@ def server():
     httpd.shutdown()
 
 
-def events_of(settings, job_id: str) -> list[dict]:
-    events = [topics.decode("job-status", value) for value in read_everything(settings, "job-status")]
-    return [ev for ev in events if ev["job_id"] == job_id]
-
-
-def wait_until(found, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while not (result := found()):
-        assert time.monotonic() < deadline, f"no {what}"
-        time.sleep(0.2)
-    return result
-
-
 def checkpoint_in_record(settings, job_id: str, parsed: int) -> dict | None:
     """The job's checkpoint after ``parsed`` records, once its record in the ``jobs`` topic holds it."""
     for value in read_everything(settings, "jobs"):
@@ -135,7 +122,7 @@ def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(
         assert job["status"] == "COMPLETE", job
         assert job["message"] == f"successfully loaded {ROWS} of {ROWS} records"
 
-        events = events_of(settings, again)
+        events = job_events(settings, again)
         resumed = [ev for ev in events if ev["event"] == "RESUMED"]
         assert len(resumed) == 1 and resumed[0]["worker"] != events[0]["worker"]  # the hand-over
         checkpoint = codec.loads(resumed[0]["detail"])["checkpoint"]
@@ -181,11 +168,11 @@ def test_a_stalled_shard_writer_holds_the_splitter_back(settings, tmp_path):
         client = workers[0].client
         client.ok({"operation": "create_table", "database": "bp", "table": "t", "primary_key": "id"})
         # both workers are in the group and hold shards before the load starts
-        wait_until(lambda: len(set(w["worker"] for w in events_of_kind(settings, "BATCH_APPLIED", client, 40))) == 2,
+        wait_until(lambda: len({ev["worker"] for ev in small_load_events(settings, "BATCH_APPLIED", client, 40)}) == 2,
                    "a load written by both workers")
         job_id = client.ok({"operation": "csv_file_load", "database": "bp", "table": "t",
                             "file_path": str(source)})["job_id"]
-        splitting = wait_until(lambda: next((ev["worker"] for ev in events_of(settings, job_id)
+        splitting = wait_until(lambda: next((ev["worker"] for ev in job_events(settings, job_id)
                                              if ev["event"] == "STARTED"), None), "STARTED event")
         writer = next(w for w in workers if splitting.rsplit(":", 1)[1] != str(w.proc.pid))
         os.kill(writer.proc.pid, signal.SIGSTOP)
@@ -203,7 +190,7 @@ def test_a_stalled_shard_writer_holds_the_splitter_back(settings, tmp_path):
         # and in the whole job's events: checkpoint k+1 only after the commands of checkpoint k-1 were applied
         applied: dict[int, int] = {}
         sent: list[list[int]] = []
-        for ev in events_of(settings, job_id):
+        for ev in job_events(settings, job_id):
             if ev["event"] == "BATCH_APPLIED":
                 applied[ev["shard"]] = max(applied.get(ev["shard"], 0), ev["seq"] + 1)
             elif ev["event"] == "SPLIT_PROGRESS":
@@ -216,14 +203,14 @@ def test_a_stalled_shard_writer_holds_the_splitter_back(settings, tmp_path):
 
 
 def checkpoints(settings, job_id: str) -> int:
-    return sum(ev["event"] == "SPLIT_PROGRESS" for ev in events_of(settings, job_id))
+    return sum(ev["event"] == "SPLIT_PROGRESS" for ev in job_events(settings, job_id))
 
 
-def events_of_kind(settings, kind: str, client, rows: int) -> list[dict]:
+def small_load_events(settings, kind: str, client, rows: int) -> list[dict]:
     """Load ``rows`` small rows and return the job's events of ``kind``."""
     data = "id\n" + "".join(f"w{i}\n" for i in range(rows))
     job = client.run_job({"operation": "csv_data_load", "database": "bp", "table": "t", "data": data})
-    return [ev for ev in events_of(settings, job["id"]) if ev["event"] == kind]
+    return [ev for ev in job_events(settings, job["id"]) if ev["event"] == kind]
 
 
 def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(settings, tmp_path, s3_endpoint):
@@ -250,7 +237,7 @@ def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(s
     try:
         job = second.client.job(job_id, timeout=180)
         assert job["status"] == "COMPLETE", job
-        assert [ev["worker"] for ev in events_of(settings, job_id) if ev["event"] == "RESUMED"] \
+        assert [ev["worker"] for ev in job_events(settings, job_id) if ev["event"] == "RESUMED"] \
             == [f"{socket.gethostname()}:{second.proc.pid}"]
         rows = json.loads(s3.get_object(Bucket="backups", Key="all.json")["Body"].read())
         assert sorted(row["id"] for row in rows) == list(range(20_000)) and rows[0]["text"] == "z" * 300

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from harness import WorkerProcess, read_everything
-from pipeline import topics
+from harness import WorkerProcess, job_events
 from pipeline.broker import free_port
 
 ROWS = 20_000
@@ -30,11 +29,6 @@ def write_csv(path, rows: int):
         for i in range(rows):
             out.write(f"{i},name {i},{i % 97}\n")
     return path
-
-
-def job_events(settings, job_id: str) -> list[dict]:
-    events = [topics.decode("job-status", value) for value in read_everything(settings, "job-status")]
-    return [ev for ev in events if ev["job_id"] == job_id]
 
 
 def exported_ids(worker: WorkerProcess, directory, name: str) -> list:
