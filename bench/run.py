@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 import limit  # noqa: E402
-from pipeline.broker import free_port  # noqa: E402
+from pipeline.kafka.broker import free_port  # noqa: E402
 
 DATA = HERE / "data"
 ORACLE = HERE.parent.parent / "shared" / "oracle" / "harper.sh"

@@ -23,8 +23,9 @@ sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
 from run import Api  # noqa: E402
-from pipeline import config, topics  # noqa: E402
-from pipeline.broker import EmbeddedBroker, free_port  # noqa: E402
+from pipeline import config  # noqa: E402
+from pipeline.kafka import topics  # noqa: E402
+from pipeline.kafka.broker import EmbeddedBroker, free_port  # noqa: E402
 
 WORKERS = 3
 ROWS = 200_000

@@ -10,9 +10,9 @@ import orjson
 from aiohttp import web
 
 from . import codec, harper
-from .auth import Directory, Principal
+from .auth.policy import Directory, Principal
 from .config import Settings
-from .operations import Operations
+from .ops.dispatch import Operations
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,13 @@ import logging
 
 import faust
 
-from . import jobs, topics
+from .jobs import fold as jobs
+from .kafka import topics
 from .api import Api
 from .config import Settings
-from .operations import Operations
-from .worker import Worker
-from .writer import apply_command
+from .ops.dispatch import Operations
+from .runtime import Worker
+from .shard.apply import apply_command
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The catalog: databases, tables, primary keys and the attributes each table has seen.
 
 Every worker holds the whole catalog in memory, folded from the compacted
-``catalog`` topic (see :mod:`pipeline.logview`). Keys are ``db`` for a
+``catalog`` topic (see :mod:`pipeline.kafka.logview`). Keys are ``db`` for a
 database, ``db/table`` for a table and ``db/table/attr`` for an attribute, so
 two workers adding attributes to the same table never overwrite each other;
 a drop writes tombstones.

@@ -75,7 +75,7 @@ class Settings:
 
     @property
     def broker_url(self) -> str:
-        """Faust's broker URL: the ``hpkafka`` transport (:mod:`pipeline.transport`) on these servers."""
+        """Faust's broker URL: the ``hpkafka`` transport (:mod:`pipeline.kafka.transport`) on these servers."""
         return ";".join(f"hpkafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
 
     def with_bootstrap(self, servers: str, embedded: bool = False) -> "Settings":

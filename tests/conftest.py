@@ -11,7 +11,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from pipeline import config
-from pipeline.broker import EmbeddedBroker, free_port
+from pipeline.kafka.broker import EmbeddedBroker, free_port
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline import topics
+from pipeline.kafka import topics
 from pipeline.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,0 +1,333 @@
+"""Users and roles: who may call the Operations API, and what each of them may touch.
+
+Users and roles live in the compacted ``auth`` topic (keys ``role/<id>`` and
+``user/<name>``), folded into every worker like the catalog, so any worker
+can authenticate any request. Passwords are stored as scrypt hashes, never in
+clear. scrypt is slow on purpose; so that it runs once per user and password
+rather than once per request, a password that verified is remembered in
+memory as a keyed digest (the key is random per process and never stored).
+
+Operations produced straight to the ``operations`` topic carry no
+credentials and are not checked here: the topic's ACLs decide who may write
+to it (see the README).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from .. import harper
+from ..catalog import TIMESTAMPS, Catalog, TableDef
+
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+SUPER_USER_ROLE = "super_user"
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    params = "{n}${r}${p}".format(**_SCRYPT)
+    return f"scrypt${params}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user and the permissions of its role."""
+    username: str
+    permission: dict
+
+    @property
+    def super_user(self) -> bool:
+        return self.permission.get("super_user") is True
+
+
+class Directory:
+    """Users and roles, folded from the ``auth`` topic's records."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict] = {}
+        self.roles: dict[str, dict] = {}
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[str, tuple[str, bytes]] = {}
+
+    def apply(self, key: str, value: Any) -> None:
+        kind, _, name = key.partition("/")
+        target = self.users if kind == "user" else self.roles if kind == "role" else None
+        if target is None:
+            return
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+
+    # ---- the records that change it ----------------------------------------------------------
+    @staticmethod
+    def role_record(role_id: str, role: str, permission: dict, created: float | None = None) -> tuple[str, dict]:
+        now = time.time() * 1000
+        return f"role/{role_id}", {"id": role_id, "role": role, "permission": permission,
+                                   "__createdtime__": created or now, "__updatedtime__": now}
+
+    @staticmethod
+    def user_record(username: str, password_hash: str, role_id: str, active: bool,
+                    created: float | None = None) -> tuple[str, dict]:
+        now = time.time() * 1000
+        return f"user/{username}", {"username": username, "hash": password_hash, "role": role_id,
+                                    "active": active, "__createdtime__": created or now, "__updatedtime__": now}
+
+    def bootstrap_records(self, username: str, password: str) -> list[tuple[str, dict]]:
+        """The first super user, when there is no user at all."""
+        if self.users:
+            return []
+        records = []
+        if SUPER_USER_ROLE not in self.roles:
+            records.append(self.role_record(SUPER_USER_ROLE, SUPER_USER_ROLE, {"super_user": True}))
+        records.append(self.user_record(username, hash_password(password), SUPER_USER_ROLE, True))
+        return records
+
+    # ---- reads ---------------------------------------------------------------------------------
+    def role_id(self, name_or_id: Any) -> str | None:
+        """Harper accepts a role's id or its name wherever a role is named."""
+        if name_or_id in self.roles:
+            return str(name_or_id)
+        for role_id, role in self.roles.items():
+            if role.get("role") == name_or_id:
+                return role_id
+        return None
+
+    def users_of(self, role_id: str) -> list[str]:
+        return [name for name, user in self.users.items() if user.get("role") == role_id]
+
+    def public_user(self, user: dict) -> dict:
+        """A user as list_users and user_info show it: the role resolved, no password hash."""
+        shown = {k: v for k, v in user.items() if k != "hash"}
+        shown["role"] = self.roles.get(user.get("role"), {"id": user.get("role")})
+        return shown
+
+    def principal(self, username: Any) -> Principal | None:
+        """The named user, without its password: for a job the API already authenticated."""
+        user = self.users.get(username) if isinstance(username, str) else None
+        role = self.roles.get(user.get("role")) if user else None
+        return Principal(username, role.get("permission") or {}) if role else None
+
+    async def authenticate(self, username: str, password: str) -> Principal | None:
+        user = self.users.get(username)
+        if user is None or not user.get("active", True):
+            return None
+        stored = user.get("hash", "")
+        digest = hmac.new(self._key, password.encode(), hashlib.sha256).digest()
+        remembered = self._verified.get(username)
+        if remembered is None or remembered[0] != stored or not hmac.compare_digest(remembered[1], digest):
+            # off the event loop: a wrong password costs a full scrypt every time
+            if not await asyncio.to_thread(verify_password, password, stored):
+                return None
+            self._verified[username] = (stored, digest)
+        return self.principal(username)
+
+
+# ---- what an operation needs ------------------------------------------------------------------
+_TABLE_NEEDS = {
+    "insert": ("insert",), "update": ("update",), "upsert": ("insert", "update"), "delete": ("delete",),
+    "search_by_hash": ("read",), "search_by_id": ("read",), "search_by_value": ("read",),
+    "search_by_conditions": ("read",), "describe_table": (),
+}
+_ATTRIBUTE_NEEDS = {"insert": ("insert",), "update": ("update",), "upsert": ("insert", "update"),
+                    "search_by_hash": ("read",), "search_by_id": ("read",), "search_by_value": ("read",),
+                    "search_by_conditions": ("read",)}
+
+
+class TableAccess:
+    """What one role may do with one table: its table permissions and, if listed, per-attribute ones."""
+
+    def __init__(self, table: TableDef, perms: dict | None) -> None:
+        self.table = table
+        self.perms = perms or {}
+        listed = self.perms.get("attribute_permissions") or []
+        self.attributes: dict[str, dict] | None = None
+        if listed:
+            self.attributes = {e["attribute_name"]: e for e in listed if isinstance(e, dict)}
+            # the primary key may do what any listed attribute may do (as in Harper)
+            self.attributes[table.primary_key] = {p: any(e.get(p) is True for e in listed)
+                                                  for p in harper.ATTRIBUTE_PERMISSIONS}
+
+    @property
+    def visible(self) -> bool:
+        return any(self.perms.get(p) is True for p in harper.TABLE_PERMISSIONS)
+
+    def attribute_visible(self, name: str) -> bool:
+        if self.attributes is None or name in TIMESTAMPS:
+            return True
+        entry = self.attributes.get(name)
+        return entry is not None and any(entry.get(p) is True for p in harper.ATTRIBUTE_PERMISSIONS)
+
+    def may(self, name: str, needs: Iterable[str]) -> bool:
+        if self.attributes is None or name in TIMESTAMPS:
+            return True
+        entry = self.attributes.get(name) or {}
+        return all(entry.get(p) is True for p in needs)
+
+    def readable(self) -> list[str]:
+        return [a for a in self.table.attributes if self.may(a, ("read",))]
+
+    def check(self, needs: Iterable[str], attributes: Iterable[str], attribute_needs: Iterable[str],
+              unauthorized: list, invalid: list) -> None:
+        database, name = self.table.database, self.table.name
+        attribute_needs = tuple(attribute_needs)
+        missing_table = [p for p in needs if self.perms.get(p) is not True]
+        missing_attributes = []
+        for attribute in dict.fromkeys(attributes):
+            if attribute == "*" and self.attributes is not None and not missing_table:
+                hidden = [a for a in self.table.attributes if not self.may(a, attribute_needs)]
+                missing_attributes += [{"attribute_name": a, "required_permissions": list(attribute_needs)}
+                                       for a in hidden]
+            if attribute == "*" or attribute in TIMESTAMPS:
+                continue
+            if not self.attribute_visible(attribute):
+                invalid.append(harper.attribute_missing(database, name, attribute))
+            elif self.attributes is not None and not missing_table:
+                lacking = [p for p in attribute_needs if self.attributes[attribute].get(p) is not True]
+                if lacking:
+                    missing_attributes.append({"attribute_name": attribute, "required_permissions": lacking})
+        if missing_table or missing_attributes:
+            unauthorized.append(harper.required_permissions(database, name, missing_table, missing_attributes))
+
+
+class Authorizer:
+    """Harper's permission check, made before anything else about an operation."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def access(self, principal: Principal, database: str, table: str,
+               invalid: list) -> TableAccess | None:
+        """The role's access to a table, or None (and the invalid item said) when the role cannot see it."""
+        entry = principal.permission.get(database)
+        tdef = self.catalog.table(database, table)
+        if not isinstance(entry, dict) or not self.catalog.has_database(database):
+            invalid.append(harper.database_missing(database))
+            return None
+        perms = (entry.get("tables") or {}).get(table)
+        access = TableAccess(tdef, perms) if tdef is not None else None
+        if access is None or not access.visible:
+            invalid.append(harper.table_missing(database, table))
+            return None
+        return access
+
+    def check(self, op: dict, principal: Principal | None, sql_tables=None) -> None:
+        """Raise Harper's 403 when ``principal`` may not run ``op``; None (no credentials) is trusted."""
+        if principal is None or principal.super_user:
+            return
+        name = op.get("operation")
+        if name in harper.EXPORTS:
+            search = op.get("search_operation") if isinstance(op.get("search_operation"), dict) else {}
+            if search.get("operation") != "sql":
+                raise harper.restricted(name)
+            # Harper only checks the SQL of an SQL export; so do we, but the check does run (DECISIONS 11)
+            return self.check(search, principal, sql_tables)
+        if name in harper.SUPER_USER_ONLY:
+            raise harper.restricted(harper.SUPER_USER_ONLY[name])
+        unauthorized: list = []
+        invalid: list = []
+        if name == "sql":
+            for database, table, attributes in sql_tables(op.get("sql")) if sql_tables else []:
+                access = self.access(principal, database, table, invalid)
+                if access is not None:
+                    access.check(("read",), attributes, ("read",), unauthorized, invalid)
+        elif name in ("describe_database", "describe_schema"):
+            database = harper.with_database(op)["database"]
+            if not any(self.describe_filter(principal, t) for t in self.catalog.tables(database)):
+                invalid.append(harper.database_missing(database))
+        elif name in harper.LOADS or name in _TABLE_NEEDS:
+            op = harper.with_database(op)
+            if not isinstance(op.get("table"), str):
+                return  # the operation's own validation names the missing table
+            access = self.access(principal, op["database"], op["table"], invalid)
+            if access is not None:
+                if name in harper.LOADS:
+                    access.check(harper.load_permissions(op.get("action")), (), (), unauthorized, invalid)
+                else:
+                    access.check(_TABLE_NEEDS[name], _attributes_of(op, access.table),
+                                 _ATTRIBUTE_NEEDS.get(name, ()), unauthorized, invalid)
+        if unauthorized or invalid:
+            raise harper.not_authorized(unauthorized, invalid)
+
+    def check_load_columns(self, principal: Principal | None, table: TableDef, names: Iterable[str],
+                           action: str) -> None:
+        """A bulk load's columns against the role's attribute permissions, once the source is read.
+
+        Harper does this while it validates the file; the job then ends in ERROR
+        with the permissions object as its message (DECISIONS 14).
+        """
+        if principal is None or principal.super_user:
+            return
+        unauthorized: list = []
+        invalid: list = []
+        access = self.access(principal, table.database, table.name, invalid)
+        if access is not None:
+            access.check((), names, harper.load_permissions(action), unauthorized, invalid)
+        if unauthorized or invalid:
+            raise harper.not_authorized(unauthorized, invalid)
+
+    def narrow(self, op: dict, principal: Principal | None) -> dict:
+        """A NoSQL search's ``*`` as the attributes the role may read (Harper answers with those only)."""
+        wanted = _get_attributes(op)
+        if principal is None or principal.super_user or "*" not in wanted:
+            return op
+        op = harper.with_database(op)
+        access = self.access(principal, op["database"], str(op.get("table")), [])
+        if access is None or access.attributes is None:
+            return op
+        op.pop("select", None)
+        return {**op, "get_attributes": [a for a in wanted if a != "*"] + access.readable()}
+
+    def describe_filter(self, principal: Principal | None, table: TableDef) -> TableAccess | None:
+        """The access a describe shows a table with; None: the table is not shown."""
+        if principal is None or principal.super_user:
+            return TableAccess(table, None)
+        entry = principal.permission.get(table.database)
+        perms = (entry.get("tables") or {}).get(table.name) if isinstance(entry, dict) else None
+        access = TableAccess(table, perms)
+        return access if access.visible else None
+
+
+def _attributes_of(op: dict, table: TableDef) -> list[str]:
+    """The attributes an operation touches, for the per-attribute check."""
+    name = op.get("operation")
+    if name in ("insert", "update", "upsert"):
+        records = op.get("records") if isinstance(op.get("records"), list) else []
+        return [str(k) for r in records if isinstance(r, dict) for k in r]
+    attributes = _get_attributes(op)
+    if isinstance(op.get("search_attribute"), str):
+        attributes.append(op["search_attribute"])
+    stack = list(op.get("conditions") or []) if isinstance(op.get("conditions"), list) else []
+    while stack:
+        condition = stack.pop(0)
+        if isinstance(condition, dict):
+            if isinstance(condition.get("search_attribute"), str):
+                attributes.append(condition["search_attribute"])
+            stack.extend(condition.get("conditions") or [])
+    return attributes
+
+
+def _get_attributes(op: dict) -> list[str]:
+    wanted = op.get("get_attributes", op.get("select", ["*"]))
+    return [a for a in wanted if isinstance(a, str)] if isinstance(wanted, list) else []

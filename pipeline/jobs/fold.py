@@ -1,0 +1,180 @@
+"""Jobs: the JobStatus events every stage emits, and the tracker that folds them into job records.
+
+Events of one job share a ``job-status`` partition (keyed by job id), so the
+tracker that owns the partition sees them in order. It keeps the job record
+(Harper's fields plus the bookkeeping behind them, in fields starting with
+``_``) in the compacted ``jobs`` topic, which every worker folds into its
+:class:`JobsView` so any worker can answer ``get_job``.
+
+A load is complete when its splitter has said how many commands each shard
+was sent (SPLIT_DONE) and every shard has reported applying that many
+(BATCH_APPLIED). A shard reports command ``seq`` once per delivery; the
+tracker counts a report only when ``seq`` is the next one it expects from
+that shard, so a report repeated after a redelivery counts once.
+
+A load's splitter checkpoints (SPLIT_PROGRESS) every few batches; the record
+keeps the latest checkpoint in ``_resume``, so whichever worker is handed the
+job's ``operations`` message after its worker died continues from there.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from typing import Any, Callable
+
+from .. import codec, harper
+
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+IN_PROGRESS, COMPLETE, ERROR = "IN_PROGRESS", "COMPLETE", "ERROR"
+FINAL = frozenset({COMPLETE, ERROR})
+
+#: job types whose result is a per-key answer (synchronous writes)
+WRITE_TYPES = frozenset({"insert", "update", "upsert", "delete"})
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def job_id_of_message(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
+    """The job id of an operation produced without one: where it is in the log, and when it was written
+    (the embedded broker counts offsets from zero again after a restart)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}@{timestamp_ms}"))
+
+
+def event(job_id: str, kind: str, status: str = IN_PROGRESS, **fields: Any) -> dict[str, Any]:
+    """A JobStatus record (see topics/job-status.avsc)."""
+    record: dict[str, Any] = {
+        "job_id": job_id, "event": kind, "status": status, "time": now_ms(), "type": None, "user": None,
+        "worker": WORKER_NAME, "shard": None, "seq": None, "parsed": 0, "written": 0, "shard_commands": None,
+        "message": None, "message_is_json": False, "result": None, "detail": None,
+    }
+    message = fields.pop("message", None)
+    if isinstance(message, (dict, list)):
+        record["message"], record["message_is_json"] = codec.dumps(message).decode(), True
+    else:
+        record["message"] = message
+    result = fields.pop("result", None)
+    if result is not None:
+        record["result"] = codec.dumps(result).decode()
+    record.update(fields)
+    return record
+
+
+def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
+    """(message, result) of a job whose every command has been applied."""
+    job_type = record.get("type")
+    parsed, written = record.get("_parsed", 0), record.get("_written", 0)
+    if job_type in WRITE_TYPES:
+        return None, None  # the requester answers from the record's _detail, in its own order
+    if job_type in harper.DELETE_BEFORE:
+        # the shards found the records: their reports add up to the total
+        return harper.deleted_before_message(written, record.get("_reported", 0)), None
+    if parsed == 0:
+        return harper.NO_RECORDS_PARSED, None
+    return harper.loaded_message(written, parsed), None
+
+
+def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, Any] | None, dict | None]:
+    """Fold one event into a job record. Returns (new record or None if unchanged, a follow-up event to emit)."""
+    kind = ev["event"]
+    if record is None:
+        # Harper's record is CREATED for an instant; a client only ever sees IN_PROGRESS (BEHAVIOUR.md)
+        record = {"id": ev["job_id"], "type": ev.get("type"), "user": ev.get("user"), "status": IN_PROGRESS,
+                  "created_datetime": ev["time"], "start_datetime": ev["time"], "_v": 0}
+    elif record["status"] in FINAL:
+        return None, None
+    record = dict(record)
+    record["_v"] = record.get("_v", 0) + 1
+    for name in ("type", "user"):
+        if ev.get(name) and not record.get(name):
+            record[name] = ev[name]
+    workers = record.setdefault("_workers", [])
+    if ev.get("worker") and ev["worker"] not in workers and kind in ("STARTED", "RESUMED", "BATCH_APPLIED"):
+        record["_workers"] = [*workers, ev["worker"]]
+    if kind == "STARTED":
+        record["start_datetime"] = ev["time"]
+    elif kind == "SPLIT_PROGRESS":
+        checkpoint = codec.loads(ev["detail"])
+        if checkpoint["batches"] > (record.get("_resume") or {}).get("batches", -1):
+            record["_resume"] = checkpoint
+    elif kind == "SPLIT_DONE":
+        record["_parsed"] = ev["parsed"]
+        record["_expected"] = list(ev["shard_commands"] or [])
+        record.setdefault("_applied", [0] * len(record["_expected"]))
+    elif kind == "BATCH_APPLIED":
+        shard, seq = ev["shard"], ev["seq"]
+        applied = list(record.get("_applied") or [])
+        if len(applied) <= shard:
+            applied += [0] * (shard + 1 - len(applied))
+        if seq != applied[shard]:
+            return None, None  # a report repeated after a redelivery
+        applied[shard] += 1
+        record["_applied"] = applied
+        record["_written"] = record.get("_written", 0) + ev["written"]
+        record["_reported"] = record.get("_reported", 0) + ev["parsed"]
+        if ev.get("detail"):
+            written, skipped = codec.loads(ev["detail"])
+            detail = record.get("_detail") or {"written": [], "skipped": []}
+            record["_detail"] = {"written": detail["written"] + written, "skipped": detail["skipped"] + skipped}
+    elif kind in ("COMPLETE", "ERROR"):
+        record["status"] = ev["status"]
+        record["end_datetime"] = ev["time"]
+        record["message"] = codec.loads(ev["message"]) if ev.get("message_is_json") else ev.get("message")
+        if ev.get("result") is not None:
+            record["result"] = codec.loads(ev["result"])
+        return record, None
+    expected = record.get("_expected")
+    if expected is not None and all_applied(record, expected):
+        message, result = completion_message(record)
+        return record, event(record["id"], "COMPLETE", COMPLETE, message=message, result=result)
+    return record, None
+
+
+def all_applied(record: dict[str, Any], commands: list[int]) -> bool:
+    """Whether every shard has reported applying ``commands[shard]`` of the job's commands."""
+    applied = record.get("_applied") or []
+    applied = applied + [0] * (len(commands) - len(applied))
+    return all(a >= c for a, c in zip(applied, commands))
+
+
+class JobsView:
+    """Every job record, folded from the ``jobs`` topic."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def fold(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.records.pop(key, None)
+            return
+        current = self.records.get(key)
+        if current is None or value.get("_v", 0) >= current.get("_v", 0):
+            self.records[key] = value
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        return self.records.get(job_id)
+
+    def caught_up(self, job_id: str, batches: int, commands: list[int]) -> Callable[[], bool]:
+        """A check for :meth:`LogView.wait_for`: the record holds the checkpoint after ``batches`` source
+        batches (or a later one), and every shard has applied ``commands[shard]`` of the job's commands."""
+        def check() -> bool:
+            record = self.records.get(job_id) or {}
+            if record.get("status") in FINAL:
+                return True
+            return (record.get("_resume") or {}).get("batches", 0) >= batches and all_applied(record, commands)
+        return check
+
+    def final(self, job_id: str) -> Callable[[], dict | None]:
+        """A check for :meth:`LogView.wait_for`: the record once the job has ended."""
+        def check() -> dict | None:
+            record = self.records.get(job_id)
+            return record if record and record["status"] in FINAL else None
+        return check
+
+    def started_between(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
+        return [r for r in self.records.values()
+                if r.get("start_datetime") is not None and start_ms < r["start_datetime"] < end_ms]

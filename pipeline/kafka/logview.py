@@ -1,0 +1,137 @@
+"""A compacted topic folded into memory in every worker (the catalog, the jobs).
+
+Each worker reads every partition of the topic from the beginning with its
+own group-less consumer, so any worker can answer from it. A write goes to
+the topic (acks=all) and is folded locally at once, so the worker that made
+it reads its own write; the copy that comes back from the topic is folded
+again, which the fold functions make harmless.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from .. import codec
+from .bus import Bus, stop_reading
+from .localstate import LocalState
+
+log = logging.getLogger(__name__)
+
+Fold = Callable[[str, Any], None]
+
+
+class LogView:
+    def __init__(self, bus: Bus, name: str, fold: Fold, state: LocalState | None = None) -> None:
+        self.bus = bus
+        self.name = name
+        self._apply = fold
+        self._state = state
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._parts: list[TopicPartition] = []
+        self._positions: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        topic = self.bus.topic(self.name)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bus.settings.bootstrap_servers,
+            group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        parts = self._parts = [TopicPartition(topic, p) for p in await self.bus.partitions(self.name)]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_beginning(*parts)
+        ends = await self._consumer.end_offsets(parts)
+        self._positions = {tp: 0 for tp in parts}
+        if self._state is not None and not any(ends.values()) and await self._republish():
+            ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
+        self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
+        self._task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("stopped following a topic: this worker's view of it is frozen", exc_info=task.exception(),
+                      extra={"topic": self.name})
+
+    def _fold(self, key: str, value: Any) -> None:
+        self._apply(key, value)
+        if self._state is not None:
+            self._state.put(self.name, key, value)
+
+    async def _republish(self) -> int:
+        """An empty topic and a local copy: the broker lost its log (the embedded one forgets); write it back."""
+        count = 0
+        for key, value in list(self._state.items(self.name)):
+            await self.bus.send(self.name, codec.dumps(value), key=key.encode())
+            count += 1
+        await self.bus.producer.flush()
+        if count:
+            log.info("republished from the data directory", extra={"topic": self.name, "records": count})
+        return count
+
+    async def stop(self) -> None:
+        await stop_reading(self._task, self._consumer)
+
+    async def ready(self) -> None:
+        """Wait until everything that was in the topic at start has been folded."""
+        await self._ready.wait()
+
+    async def _run(self, ends: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        pending = {tp for tp, end in ends.items() if end > 0}
+        if not pending:
+            self._ready.set()
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=2000)
+            for messages in batches.values():
+                for msg in messages:
+                    value = codec.loads(msg.value) if msg.value is not None else None
+                    self._fold(msg.key.decode(), value)
+            # the consumer's position, not the last record's offset + 1: a log may hold offsets that
+            # deliver no record (seen with Tansu after a producer was killed mid-request)
+            positions = {tp: await self._consumer.position(tp) for tp in self._parts}
+            if batches or positions != self._positions:
+                self._positions = positions
+                await self._notify()
+            pending = {tp for tp in pending if positions[tp] < ends[tp]}
+            if not pending and not self._ready.is_set():
+                self._ready.set()
+
+    async def catch_up(self, timeout: float = 30.0) -> None:
+        """Wait until everything written to the topic before now has been folded here.
+
+        A worker calls this before it acts on what another worker may have just
+        written (a table created through another worker's API).
+        """
+        assert self._consumer is not None
+        ends = await self._consumer.end_offsets(self._parts)
+        await self.wait_for(lambda: all(self._positions[tp] >= end for tp, end in ends.items()), timeout)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def put(self, key: str, value: Any, wait: bool = True) -> None:
+        """Write a record (None: a tombstone) and fold it here; ``wait``: once the broker has it."""
+        data = codec.dumps(value) if value is not None else None
+        delivery = await self.bus.send(self.name, data, key=key.encode())
+        if wait:
+            await delivery
+        self._fold(key, value)
+        await self._notify()
+
+    async def wait_for(self, check: Callable[[], Any], timeout: float | None = None) -> Any:
+        """Wait until ``check()`` returns something truthy; return it."""
+        async def waiter() -> Any:
+            async with self._changed:
+                while True:
+                    found = check()
+                    if found:
+                        return found
+                    await self._changed.wait()
+        return await asyncio.wait_for(waiter(), timeout)

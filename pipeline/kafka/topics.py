@@ -1,0 +1,132 @@
+"""The topics, defined once in ``topics/topics.json``, their Avro codecs, and their creation.
+
+Each Avro topic's message value is one record written with fastavro's
+schemaless writer, so a consumer outside this project decodes it with the
+``.avsc`` file alone (``fastavro.schemaless_reader(buf, parse_schema(avsc))``).
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from ..config import Settings
+
+log = logging.getLogger(__name__)
+
+TOPICS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class TopicMismatch(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # logical name
+    topic: str  # the Kafka topic: prefix + name
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def _definitions() -> list[dict[str, Any]]:
+    return json.loads((TOPICS_DIR / "topics.json").read_text())["topics"]
+
+
+@lru_cache(maxsize=None)
+def schema(name: str) -> Any:
+    for definition in _definitions():
+        if definition["name"] == name and definition.get("schema"):
+            return fastavro.parse_schema(json.loads((TOPICS_DIR / definition["schema"]).read_text()))
+    raise KeyError(f"topic {name!r} has no Avro schema")
+
+
+def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
+    specs = {}
+    for definition in _definitions():
+        partitions = definition["partitions"]
+        if isinstance(partitions, str):
+            partitions = getattr(settings, partitions)
+        specs[definition["name"]] = TopicSpec(definition["name"], settings.topic_prefix + definition["name"],
+                                              int(partitions), dict(definition.get("configs", {})))
+    return specs
+
+
+def encode(name: str, record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, schema(name), record)
+    return buffer.getvalue()
+
+
+def decode(name: str, data: bytes) -> dict[str, Any]:
+    return fastavro.schemaless_reader(io.BytesIO(data), schema(name))
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; check the partition counts of those that exist. Idempotent."""
+    specs = topic_specs(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs.values() if s.topic not in existing]
+        created = []
+        for spec in missing:
+            try:
+                await admin.create_topics([NewTopic(spec.topic, spec.partitions, settings.replication_factor,
+                                                    topic_configs=spec.configs)])
+            except TopicAlreadyExistsError:
+                continue  # another worker created it meanwhile
+            created.append(spec.topic)
+        await _check_partitions(admin, specs)
+        if specs["shard-log"].topic in created:
+            await _mark_epoch(settings, specs["shard-log"])
+        return created
+    finally:
+        await admin.close()
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec]) -> None:
+    """Faust's co-partitioning and our shard routing depend on these counts: refuse a mismatch."""
+    for _ in range(50):
+        described = await admin.describe_topics([s.topic for s in specs.values()])
+        counts = {d["topic"]: len(d["partitions"]) for d in described}
+        if all(counts.get(s.topic) for s in specs.values()):
+            break
+        await asyncio.sleep(0.1)  # metadata of just-created topics propagates
+    for spec in specs.values():
+        actual = counts.get(spec.topic, 0)
+        if actual != spec.partitions:
+            raise TopicMismatch(f"topic {spec.topic!r} has {actual} partitions but {spec.partitions} are configured; "
+                                "recreate it or change the partition setting")
+
+
+async def _mark_epoch(settings: Settings, spec: TopicSpec) -> None:
+    """Begin every partition of a new shard-log with an EPOCH command naming this log."""
+    epoch = uuid.uuid4().hex.encode()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for partition in range(spec.partitions):
+            await producer.send_and_wait(spec.topic, encode("shard-log", {
+                "kind": "EPOCH", "job_id": "", "seq": 0, "database": "", "table": "", "primary_key": "",
+                "action": None, "txn_time": 0.0, "payload": epoch, "before": None, "reply": None}),
+                key=str(partition).encode(), partition=partition)
+    finally:
+        await producer.stop()
+
+
+def create_topics_sync(settings: Settings) -> list[str]:
+    return asyncio.run(create_topics(settings))

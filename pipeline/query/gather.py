@@ -1,0 +1,213 @@
+"""Scatter-gather scans: a SCAN command to every shard, their rows gathered back in key order.
+
+A scan travels ``shard-log`` like every write, so it sees exactly the writes
+that were in the log before it. Each shard streams its matching rows, in
+key order, to ``export-results`` under the scan's id; the requester merges
+the shards' streams by key, so the result is in primary-key order as
+Harper's is.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from .. import codec
+from ..kafka import topics
+from ..kafka.bus import Bus, stop_reading
+from ..shard.rocksdb import ShardStore
+
+log = logging.getLogger(__name__)
+
+#: rows per ExportResult message
+ROWS_PER_MESSAGE = 1000
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+# ---- the shard side -------------------------------------------------------------------------
+def matching_rows(store: ShardStore, spec: dict[str, Any],
+                  predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
+    """The rows of one shard that a scan asks for, in key order, as stored: decoded only to be filtered."""
+    database, table = spec["database"], spec["table"]
+    if spec.get("keys") is not None:
+        rows = store.get_many_raw(database, table, spec["keys"])
+    else:
+        rows = store.scan_raw(database, table)
+    for key, raw in rows:
+        if predicate is None or predicate(codec.loads(raw)):
+            yield key, raw
+
+
+async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],
+                      count_only: bool = False) -> int:
+    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count.
+
+    A ROWS message carries lines of ``<hex key>\\t<row JSON>``: the stored bytes pass
+    through to the sink without being decoded and encoded again.
+    """
+    seq = count = 0
+    chunk: list[bytes] = []
+    key = scan_id.encode()
+
+    async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
+        nonlocal seq
+        await bus.send_avro("export-results", {"job_id": scan_id, "shard": shard, "kind": kind, "seq": seq,
+                                                "rows": payload, "count": n, "message": message}, key=key)
+        seq += 1
+
+    try:
+        for encoded_key, raw in rows:
+            if count_only:
+                count += 1
+                continue
+            chunk.append(b"%s\t%s\n" % (encoded_key.hex().encode(), raw))
+            if len(chunk) >= ROWS_PER_MESSAGE:
+                count += len(chunk)
+                await send("ROWS", b"".join(chunk), len(chunk))
+                chunk = []
+    except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
+        log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
+        await send("ERROR", b"", count, f"shard {shard}: {err}")
+        return count
+    if chunk:
+        count += len(chunk)
+        await send("ROWS", b"".join(chunk), len(chunk))
+    await send("DONE", b"", count)
+    return count
+
+
+# ---- the requester side ---------------------------------------------------------------------
+class ScanError(RuntimeError):
+    pass
+
+
+class Replies:
+    """Every worker's tail of ``export-results``: routes the rows of the scans it asked for."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._queues: dict[str, asyncio.Queue] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bus.settings.bootstrap_servers, group_id=None,
+                                          enable_auto_commit=False, fetch_max_wait_ms=50)
+        await self._consumer.start()
+        parts = [TopicPartition(self.bus.topic("export-results"), p)
+                 for p in await self.bus.partitions("export-results")]
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_end(*parts)
+        for tp in parts:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._run(), name="scan-replies")
+
+    async def stop(self) -> None:
+        await stop_reading(self._task, self._consumer)
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        async for msg in self._consumer:
+            queue = self._queues.get(msg.key.decode()) if msg.key else None
+            if queue is not None:
+                queue.put_nowait(topics.decode("export-results", msg.value))
+
+    def open(self, scan_id: str) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._queues[scan_id] = queue
+        return queue
+
+    def close(self, scan_id: str) -> None:
+        self._queues.pop(scan_id, None)
+
+
+class Memory:
+    """A scan's rows kept in memory, per shard (synchronous searches)."""
+
+    def __init__(self, shards: int) -> None:
+        self.per_shard: list[list[list[Any]]] = [[] for _ in range(shards)]
+
+    def restart(self, shard: int) -> None:
+        self.per_shard[shard] = []
+
+    def add(self, shard: int, rows: bytes) -> None:
+        for line in rows.splitlines():
+            key, _, raw = line.partition(b"\t")
+            self.per_shard[shard].append([key, codec.loads(raw)])
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for _, row in heapq.merge(*self.per_shard, key=lambda kr: kr[0])]
+
+
+class Spill:
+    """A scan's rows spilled to one file per shard as they arrive, merged in key order when read.
+
+    Memory stays flat whatever the size of the result: a shard's rows wait on
+    disk until every shard is done, then one line per shard is in memory at a time.
+    """
+
+    def __init__(self, directory: Path, shards: int) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.paths = [directory / f"shard-{i:04d}.spill" for i in range(shards)]
+        self._files = [open(p, "wb") for p in self.paths]
+
+    def restart(self, shard: int) -> None:
+        self._files[shard].seek(0)
+        self._files[shard].truncate()
+
+    def add(self, shard: int, rows: bytes) -> None:
+        self._files[shard].write(rows)  # already lines of key, tab, row
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for out in self._files:
+            out.close()
+        readers = [open(p, "rb") for p in self.paths]
+        try:
+            for line in heapq.merge(*readers, key=lambda line: line[: line.index(b"\t")]):
+                yield codec.loads(line[line.index(b"\t") + 1:])
+        finally:
+            for reader in readers:
+                reader.close()
+
+    def close(self) -> None:
+        for out in self._files:
+            out.close()
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memory | Spill | None) -> int:
+    """Wait for every shard's DONE, handing their rows to ``sink``; the total row count."""
+    done: dict[int, int] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    expected: dict[int, int] = {}
+    while len(done) < shards:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - set(done))}")
+        result = await asyncio.wait_for(queue.get(), remaining)
+        if result["kind"] == "ERROR":
+            raise ScanError(result["message"] or "a shard failed")
+        shard, seq = result["shard"], result["seq"]
+        # After a hand-over a shard's scan can run twice at once (its old owner had not finished); both
+        # streams carry the same rows in the same messages, so a stream is taken in sequence only, starting
+        # again from its beginning when a message 0 comes.
+        if seq == 0:
+            expected[shard] = 0
+            done.pop(shard, None)
+            if sink is not None:
+                sink.restart(shard)
+        if seq != expected.get(shard):
+            continue
+        expected[shard] = seq + 1
+        if result["kind"] == "DONE":
+            done[result["shard"]] = result["count"]
+        elif sink is not None:
+            sink.add(result["shard"], result["rows"])
+    return sum(done.values())

@@ -1,0 +1,265 @@
+"""Harper's ``sql`` operation (SELECT): pushed down to the shard scans, finished in DuckDB when needed.
+
+The statement is parsed with sqlglot. Each table it reads becomes a scan;
+the WHERE filter of a single-table statement is pushed down to the shards as
+a condition tree when every part of it can be expressed as one. A statement
+that only filters and picks columns is then finished in Python, keeping the
+stored JSON values exactly; anything more (joins, ORDER BY, LIMIT, DISTINCT,
+GROUP BY, aggregates, expressions) runs in DuckDB over the gathered rows,
+which DuckDB may spill to disk.
+"""
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import tempfile
+from datetime import date, datetime
+from typing import Any, Iterator
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from .. import codec, harper
+from ..catalog import Catalog, TableDef
+from .nosql import Plan, Rows, all_attributes
+
+_COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
+                exp.LT: "less_than", exp.LTE: "less_than_equal"}
+_FLIPPED = {"equals": "equals", "not_equal": "not_equal", "greater_than": "less_than",
+            "greater_than_equal": "less_than_equal", "less_than": "greater_than",
+            "less_than_equal": "greater_than_equal"}
+
+
+class _NotPushable(Exception):
+    pass
+
+
+def parse(sql: str) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
+    except ParseError as err:
+        detail = err.errors[0] if err.errors else {}
+        where = f" at line {detail.get('line')}, column {detail.get('col')}" if detail.get("line") else ""
+        raise harper.HarperError(f"Invalid SQL{where}: {detail.get('description') or err}. Please ensure your SQL "
+                                 "is valid. Try adding backticks to reserved words and schema table references.")
+    if len(statements) != 1:
+        raise harper.HarperError("Exactly one SQL statement is expected")
+    statement = statements[0]
+    if not isinstance(statement, exp.Select):
+        raise harper.HarperError(f"Only SELECT statements are supported here, not {statement.key.upper()}")
+    return statement
+
+
+def _tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:
+    found = []
+    for node in statement.find_all(exp.Table):
+        if not node.db:
+            raise harper.HarperError(f"schema not defined for table {node.name}", 500)
+        if not catalog.has_database(node.db):
+            raise harper.HarperError(harper.database_missing(node.db), 404)
+        table = catalog.table(node.db, node.name)
+        if table is None:
+            raise harper.HarperError(harper.table_missing(node.db, node.name), 404)
+        found.append((node, table))
+    if not found:
+        raise harper.HarperError("A SELECT needs a FROM database.table")
+    return found
+
+
+def references(sql: Any) -> list[tuple[str, str, list[str]]]:
+    """(database, table, the columns named on it; ``*`` for all) for each table a statement reads.
+
+    For the permission check, before the statement is planned; a statement
+    that does not parse names nothing (planning it reports the error).
+    """
+    try:
+        statement = parse(sql) if isinstance(sql, str) else None
+    except harper.HarperError:
+        statement = None
+    if statement is None:
+        return []
+    tables = [t for t in statement.find_all(exp.Table) if t.db]
+    by_alias = {(t.alias or t.name): i for i, t in enumerate(tables)}
+    columns: list[list[str]] = [[] for _ in tables]
+    for node in statement.find_all(exp.Column, exp.Star):
+        star = isinstance(node, exp.Star) or isinstance(node.this, exp.Star)
+        if isinstance(node, exp.Star) and isinstance(node.parent, (exp.Column, exp.Count)):
+            continue  # counted as its column; COUNT(*) reads no attribute
+        qualifier = node.table if isinstance(node, exp.Column) else ""
+        targets = [by_alias[qualifier]] if qualifier in by_alias else range(len(tables)) if star or \
+            len(tables) == 1 else []
+        for i in targets:
+            columns[i].append("*" if star else node.name)
+    return [(t.db, t.name, cols) for t, cols in zip(tables, columns)]
+
+
+def _literal(node: exp.Expression) -> Any:
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return node.this
+        text = node.this
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    if isinstance(node, exp.Boolean):
+        return node.this
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Neg):
+        value = _literal(node.this)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value
+    raise _NotPushable
+
+
+def _column(node: exp.Expression) -> str:
+    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
+        return node.name
+    raise _NotPushable
+
+
+def _leaf(attribute: str, comparator: str, value: Any) -> dict[str, Any]:
+    return {"search_attribute": attribute, "search_type": comparator, "search_value": value}
+
+
+def condition(node: exp.Expression) -> dict[str, Any]:
+    """A WHERE expression as a shard condition tree; raises _NotPushable when it cannot be one."""
+    if isinstance(node, exp.Paren):
+        return condition(node.this)
+    if isinstance(node, (exp.And, exp.Or)):
+        return {"operator": "and" if isinstance(node, exp.And) else "or",
+                "conditions": [condition(node.left), condition(node.right)]}
+    if isinstance(node, exp.Not):
+        if isinstance(node.this, exp.Is):
+            return _leaf(_column(node.this.this), "not_equal", _literal(node.this.expression))
+        return {"search_attribute": "", "search_type": "not", "search_value": condition(node.this)}
+    if type(node) in _COMPARISONS:
+        comparator = _COMPARISONS[type(node)]
+        try:
+            return _leaf(_column(node.left), comparator, _literal(node.right))
+        except _NotPushable:
+            return _leaf(_column(node.right), _FLIPPED[comparator], _literal(node.left))
+    if isinstance(node, exp.Is):
+        return _leaf(_column(node.this), "equals", _literal(node.expression))
+    if isinstance(node, exp.In) and node.args.get("expressions"):
+        attribute = _column(node.this)
+        return {"operator": "or", "conditions": [_leaf(attribute, "equals", _literal(v))
+                                                 for v in node.args["expressions"]]}
+    if isinstance(node, exp.Between):
+        return _leaf(_column(node.this), "between", [_literal(node.args["low"]), _literal(node.args["high"])])
+    if isinstance(node, exp.Like):
+        pattern = _literal(node.expression)
+        if not isinstance(pattern, str) or "_" in pattern or "%" in pattern.strip("%"):
+            raise _NotPushable
+        core = pattern.strip("%")
+        starts, ends = pattern.startswith("%"), pattern.endswith("%")
+        comparator = "contains" if starts and ends else "ends_with" if starts else "starts_with" if ends else "equals"
+        return _leaf(_column(node.this), comparator, core)
+    raise _NotPushable
+
+
+def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, str]] | None:
+    """(source, output name) of a plain column list, or None when the statement needs an engine."""
+    if any(statement.args.get(k) for k in ("joins", "group", "order", "limit", "offset", "having", "distinct")):
+        return None
+    out = []
+    for projection in statement.expressions:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)):
+            out += [(a, a) for a in all_attributes(table)]
+        elif isinstance(projection, exp.Column):
+            out.append((projection.name, projection.name))
+        elif isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column) \
+                and not isinstance(projection.this.this, exp.Star):
+            out.append((projection.this.name, projection.alias))
+        else:
+            return None
+    return out
+
+
+def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
+    statement = parse(sql)
+    tables = _tables(statement, catalog)
+    where = statement.args.get("where")
+    pushed = None
+    if where is not None and len(tables) == 1:
+        try:
+            pushed = condition(where.this)
+        except _NotPushable:
+            pushed = None
+    scans = [{"database": t.database, "table": t.name, "keys": None, "conditions": pushed} for _, t in tables]
+    simple = _simple_columns(statement, tables[0][1]) if len(tables) == 1 and (where is None or pushed) else None
+    if simple is not None:
+        def finish_simple(results: list[Rows]) -> Iterator[dict[str, Any]]:
+            return ({out: row.get(source) for source, out in simple} for row in results[0])
+        return Plan(scans, finish_simple)
+    return Plan(scans, lambda results: _run_duckdb(statement, tables, results, duckdb_memory))
+
+
+def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
+                results: list[Rows], memory: str) -> Iterator[dict[str, Any]]:
+    statement = statement.copy()
+    nodes = list(statement.find_all(exp.Table))
+    with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
+        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": work})
+        try:
+            for i, ((_, table), rows, node) in enumerate(zip(tables, results, nodes)):
+                path = os.path.join(work, f"t{i}.ndjson")
+                names = all_attributes(table)
+                with open(path, "wb") as out:
+                    for row in rows:
+                        out.write(codec.dumps({n: row.get(n) for n in names}) + b"\n")
+                columns = ", ".join(f"'{n}': 'JSON'" for n in names)
+                connection.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{path}', "
+                                   f"format='newline_delimited', columns={{{columns}}})")
+                _retype(connection, f"t{i}", names)
+                alias = node.alias or node.name
+                node.set("db", None)
+                node.set("this", exp.to_identifier(f"t{i}"))
+                node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+            for projection in list(statement.expressions):
+                if not isinstance(projection, (exp.Column, exp.Alias, exp.Star)):
+                    projection.replace(exp.alias_(projection.copy(), projection.sql(dialect="mysql"), quoted=True))
+            cursor = connection.execute(statement.sql(dialect="duckdb"))
+            names = [d[0] for d in cursor.description]
+            is_json = [str(d[1]) == "JSON" for d in cursor.description]
+            while chunk := cursor.fetchmany(10_000):
+                for row in chunk:
+                    yield {n: (json.loads(v) if j and v is not None else _python(v))
+                           for n, j, v in zip(names, is_json, row)}
+        except duckdb.Error as err:
+            raise harper.HarperError(f"There was a problem performing this search: {err}", 500) from None
+        finally:
+            connection.close()
+
+
+def _retype(connection: duckdb.DuckDBPyConnection, name: str, columns: list[str]) -> None:
+    """JSON columns whose values all share one scalar type become that type, so SQL compares them naturally."""
+    for column in columns:
+        quoted = '"' + column.replace('"', '""') + '"'
+        kinds = {k for (k,) in connection.execute(
+            f"SELECT DISTINCT json_type({quoted}) FROM {name} WHERE {quoted} IS NOT NULL").fetchall()}
+        kinds.discard("NULL")
+        target = {"BIGINT": "BIGINT", "UBIGINT": "HUGEINT", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR",
+                  "BOOLEAN": "BOOLEAN"}
+        if kinds <= {"BIGINT", "DOUBLE"} and kinds:
+            cast = "DOUBLE" if "DOUBLE" in kinds else "BIGINT"
+        elif len(kinds) == 1 and next(iter(kinds)) in target:
+            cast = target[next(iter(kinds))]
+        else:
+            continue
+        if cast == "VARCHAR":
+            expression = f"json_extract_string({quoted}, '$')"
+        else:
+            expression = f"CAST({quoted} AS {cast})"
+        connection.execute(f"ALTER TABLE {name} ALTER {quoted} TYPE {cast} USING {expression}")
+
+
+def _python(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return int(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value

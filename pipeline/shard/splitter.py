@@ -1,0 +1,140 @@
+"""The splitter: turns a stream of records into per-shard WriteBatch commands on ``shard-log``.
+
+A record's shard is a stable hash of (database, table, primary key), so the
+insert-skips-existing and update-skips-missing decisions are taken by the one
+shard that holds the key, with no locking. Each shard gets commands of up to
+``batch_size`` records; memory holds at most one partial command per shard
+plus a bounded number of commands in flight.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import zlib
+from collections import deque
+from typing import Any, Iterable
+
+from .. import codec, harper
+from ..jobs import fold as jobs
+from ..kafka.bus import Bus
+from ..catalog import TableDef
+
+#: commands produced but not yet acknowledged by the broker, per job
+MAX_IN_FLIGHT = 32
+
+
+def shard_of(prefix: bytes, key: bytes, shards: int) -> int:
+    return zlib.crc32(key, zlib.crc32(prefix)) % shards
+
+
+def command(kind: str, job_id: str, database: str, table: str, **fields: Any) -> dict[str, Any]:
+    """A ShardCommand record (see topics/shard-log.avsc)."""
+    return {"kind": kind, "job_id": job_id, "seq": 0, "database": database, "table": table,
+            "primary_key": "", "action": None, "txn_time": time.time() * 1000.0, "payload": b"",
+            "before": None, "reply": None, **fields}
+
+
+async def broadcast(bus: Bus, shards: int, record: dict[str, Any]) -> None:
+    """Send one command to every shard (scans, drops, deletes by date)."""
+    for shard in range(shards):
+        await bus.send_avro("shard-log", record, key=str(shard).encode(), partition=shard)
+
+
+class KeyGenerator:
+    """Harper's auto-generated keys for untyped primary keys: numbers counting up from a random start.
+
+    The start is drawn from the job id, so a job that is split again generates the same keys.
+    """
+
+    def __init__(self, job_id: str, last: int | None = None) -> None:
+        self.last = random.Random(job_id).randrange(0, 1 << 49) if last is None else last
+
+    def __call__(self) -> int:
+        self.last += 1
+        return self.last
+
+
+class Splitter:
+    """Routes the records of one job to the shards of its table."""
+
+    def __init__(self, bus: Bus, job_id: str, table: TableDef, action: str, shards: int,
+                 batch_size: int, keep_keys: bool = False, resume: dict[str, Any] | None = None) -> None:
+        """``resume``: the state a :meth:`checkpoint` returned, to carry on from there."""
+        self.bus = bus
+        self.job_id = job_id
+        self.table = table
+        self.action = action
+        self.shards = shards
+        self.batch_size = batch_size
+        self.keep_keys = keep_keys
+        self.parsed = resume["parsed"] if resume else 0
+        self.commands = list(resume["commands"]) if resume else [0] * shards
+        self._buffers: list[list[dict[str, Any]]] = [[] for _ in range(shards)]
+        self._prefix = f"{table.database}/{table.name}/".encode()
+        self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
+        self._in_flight: deque[asyncio.Future] = deque()
+
+    async def add(self, records: Iterable[dict[str, Any]]) -> None:
+        pk = self.table.primary_key
+        for record in records:
+            self.parsed += 1
+            value = record.get(pk)
+            if value is None:
+                if self.action == "update":
+                    raise harper.HarperError(harper.UPDATE_NEEDS_KEY)
+                value = self._keys()
+            try:
+                value = codec.normalize_key(value)
+            except codec.InvalidKey as err:
+                raise harper.HarperError(str(err)) from None
+            record[pk] = value
+            shard = shard_of(self._prefix, codec.encode_key(value), self.shards)
+            buffer = self._buffers[shard]
+            buffer.append(record)
+            if len(buffer) >= self.batch_size:
+                await self._flush(shard)
+
+    async def add_keys(self, keys: Iterable[Any]) -> None:
+        """Route a delete of ``keys`` (one DELETE_KEYS command per shard that holds some)."""
+        per_shard: dict[int, list[Any]] = {}
+        for value in keys:
+            try:
+                value = codec.normalize_key(value)
+            except codec.InvalidKey as err:
+                raise harper.HarperError(str(err)) from None
+            self.parsed += 1
+            per_shard.setdefault(shard_of(self._prefix, codec.encode_key(value), self.shards), []).append(value)
+        for shard, values in per_shard.items():
+            await self._send(shard, "DELETE_KEYS", codec.dumps(values))
+
+    async def checkpoint(self) -> dict[str, Any]:
+        """Send what is buffered, wait until the broker has every command; the state to resume from."""
+        for shard in range(self.shards):
+            if self._buffers[shard]:
+                await self._flush(shard)
+        while self._in_flight:
+            await self._in_flight.popleft()
+        return {"parsed": self.parsed, "commands": list(self.commands), "last_key": self._keys.last}
+
+    async def finish(self) -> list[int]:
+        """Send what is buffered, wait until the broker has every command; return commands per shard."""
+        return (await self.checkpoint())["commands"]
+
+    async def _flush(self, shard: int) -> None:
+        records, self._buffers[shard] = self._buffers[shard], []
+        await self._send(shard, "WRITE_BATCH", codec.dumps(records))
+
+    async def _send(self, shard: int, kind: str, payload: bytes) -> None:
+        record = command(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
+                         primary_key=self.table.primary_key, action=self.action if kind == "WRITE_BATCH" else None,
+                         payload=payload, reply="keys" if self.keep_keys else None)
+        self.commands[shard] += 1
+        self._in_flight.append(await self.bus.send_avro("shard-log", record, key=str(shard).encode(),
+                                                        partition=shard))
+        while len(self._in_flight) > MAX_IN_FLIGHT:
+            await self._in_flight.popleft()
+
+
+def split_done(job_id: str, parsed: int, commands: list[int]) -> dict[str, Any]:
+    return jobs.event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands)

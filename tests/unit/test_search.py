@@ -1,0 +1,87 @@
+"""Search planning on its own: wildcards, comparators, SQL pushdown (no broker needed)."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipeline import harper
+from pipeline.query import nosql as search, sql
+from pipeline.catalog import Catalog
+
+ROWS = [{"id": 1, "name": "Penny", "age": 7, "w": 38.5}, {"id": 2, "name": "penne", "age": "7"},
+        {"id": 3, "name": "Alby", "age": None, "w": 9.25}, {"id": 4, "name": "Kato", "w": 80}]
+
+
+def catalog() -> Catalog:
+    c = Catalog()
+    c.apply(*c.database_record("dev", 1))
+    c.apply(*c.table_record("dev", "dog", "id", 1))
+    for name in ("name", "age", "w"):
+        c.apply(*c.attribute_record("dev", "dog", name, 1))
+    return c
+
+
+def matching(tree) -> list[int]:
+    predicate = search.compile_predicate({"conditions": tree})
+    return [r["id"] for r in ROWS if predicate(r)]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("*", None), ("Pen*", ("starts_with", "Pen")), ("*ne", ("ends_with", "ne")), ("*en*", ("contains", "en")),
+    ("P*y", ("equals", "P*y")), ("***abc", ("ends_with", "**abc")), (7, ("equals", 7)),
+])
+def test_search_by_value_wildcards(value, expected):
+    condition = search.value_condition("name", value)
+    assert (None if condition is None else (condition["search_type"], condition["search_value"])) == expected
+
+
+@pytest.mark.parametrize("comparator, value, ids", [
+    ("equals", 7, [1]), ("equals", "7", [2]), ("not_equal", 7, [2]), ("greater_than", 9.25, [1, 4]),
+    ("greater_than_equal", 9.25, [1, 3, 4]), ("less_than", 38.5, [3]), ("less_than_equal", 38.5, [1, 3]),
+    ("between", [9, 40], [1, 3]), ("contains", "enn", [1, 2]), ("starts_with", "P", [1]), ("ends_with", "y", [1, 3]),
+])
+def test_comparators(comparator, value, ids):
+    attribute = "w" if comparator not in ("equals", "not_equal", "contains", "starts_with", "ends_with") else \
+        ("age" if comparator in ("equals", "not_equal") else "name")
+    assert matching({"search_attribute": attribute, "search_type": comparator, "search_value": value}) == ids
+
+
+def test_nested_groups():
+    tree = {"operator": "or", "conditions": [
+        {"search_attribute": "name", "search_type": "starts_with", "search_value": "A"},
+        {"operator": "and", "conditions": [{"search_attribute": "w", "search_type": "greater_than", "search_value": 50},
+                                           {"search_attribute": "name", "search_type": "ends_with", "search_value": "o"}]}]}
+    assert matching(tree) == [3, 4]
+
+
+def test_sql_pushes_the_filter_down():
+    plan = sql.plan_sql("SELECT id FROM dev.dog WHERE age > 4 AND name LIKE 'P%' OR w IS NULL", catalog())
+    assert plan.scans[0]["conditions"] == {"operator": "or", "conditions": [
+        {"operator": "and", "conditions": [
+            {"search_attribute": "age", "search_type": "greater_than", "search_value": 4},
+            {"search_attribute": "name", "search_type": "starts_with", "search_value": "P"}]},
+        {"search_attribute": "w", "search_type": "equals", "search_value": None}]}
+    assert list(plan.finish([[ROWS[0]]])) == [{"id": 1}]
+
+
+def test_sql_errors():
+    with pytest.raises(harper.HarperError, match="line 1, column"):
+        sql.plan_sql("SELECT * FROM dev.dog WHERE (", catalog())
+    with pytest.raises(harper.HarperError, match="schema not defined for table dog"):
+        sql.plan_sql("SELECT * FROM dog", catalog())
+    with pytest.raises(harper.HarperError, match="Only SELECT"):
+        sql.plan_sql("UPDATE dev.dog SET age = 1", catalog())
+
+
+def test_a_large_sort_runs_on_disk_and_stays_stable(monkeypatch):
+    monkeypatch.setattr(search, "SORT_RUN", 7)
+    rnd = random.Random(3)
+    rows = [{"id": i, "a": rnd.choice([None, 1, 2, "x", 3.5]), "b": rnd.randint(0, 5)} for i in range(100)]
+    keys = [("a", True), ("b", False)]
+    expected = list(rows)
+    for attribute, descending in reversed(keys):
+        expected.sort(key=lambda r: search.order_key(r.get(attribute)), reverse=descending)
+    assert list(search._sort(iter(rows), keys, "id")) == expected
+    merged = iter(rows)
+    assert search._sort(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes

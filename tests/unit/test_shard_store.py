@@ -1,0 +1,82 @@
+"""The shard store's exactly-once bookkeeping, on a real RocksDB."""
+from __future__ import annotations
+
+from pipeline import codec
+from pipeline.jobs import fold as jobs
+from pipeline.shard.apply import apply_to_store
+from pipeline.shard.rocksdb import ShardStore
+from pipeline.shard.splitter import command
+
+
+def records(*pairs):
+    return [{"id": k, "name": v} for k, v in pairs]
+
+
+def test_a_redelivered_command_is_applied_once(tmp_path):
+    store = ShardStore(tmp_path / "s")
+    first = store.write_batch(7, "dev", "dog", "id", "upsert", records((1, "a"), (2, "b")), 1000.0)
+    assert (first.parsed, first.written) == (2, 2)
+    assert store.already_applied(7) and not store.already_applied(8)
+    # the same offset again (a redelivery): recognised, and its result is still known
+    assert store.stored_result(7).written == 2
+    store.close()
+    reopened = ShardStore(tmp_path / "s")  # the offset is durable with the data
+    assert reopened.already_applied(7)
+    assert reopened.stored_result(7).parsed == 2
+    assert [r["name"] for _, r in reopened.scan("dev", "dog")] == ["a", "b"]
+
+
+def test_insert_update_upsert_semantics(tmp_path):
+    store = ShardStore(tmp_path / "s")
+    store.write_batch(0, "dev", "dog", "id", "insert", records((1, "a"), (1, "dup")), 10.0)
+    assert [r["name"] for _, r in store.scan("dev", "dog")] == ["a"]  # the first copy wins an insert
+    result = store.write_batch(1, "dev", "dog", "id", "update",
+                               [{"id": 1, "age": 3}, {"id": 2, "age": 4}], 20.0, keep_keys=True)
+    assert (result.written_keys, result.skipped_keys) == ([1], [2])
+    [(_, row)] = list(store.scan("dev", "dog"))
+    assert row == {"id": 1, "name": "a", "age": 3, "__createdtime__": 10.0, "__updatedtime__": 20.0}
+    store.write_batch(2, "dev", "dog", "id", "upsert", [{"id": 1, "name": None}, {"id": 2}], 30.0)
+    rows = dict(store.scan("dev", "dog"))
+    assert [r["name"] if "name" in r else "-" for r in rows.values()] == [None, "-"]
+    deleted = store.delete_keys(3, "dev", "dog", [2, 5])
+    assert (deleted.written_keys, deleted.skipped_keys) == ([2], [5])
+    store.drop_table(4, "dev", "dog")
+    assert list(store.scan("dev", "dog")) == []
+
+
+def test_keys_keep_harpers_order_and_exactness(tmp_path):
+    store = ShardStore(tmp_path / "s")
+    keys = ["b", 10, 2, "a", 9007199254740993, 9007199254740992, -1.5]
+    store.write_batch(0, "dev", "t", "id", "insert", [{"id": codec.normalize_key(k)} for k in keys], 1.0)
+    assert [r["id"] for _, r in store.scan("dev", "t")] == [-1.5, 2, 10, 9007199254740992, 9007199254740993, "a", "b"]
+    assert [r["id"] for _, r in store.get_many("dev", "t", [10, "a", 404])] == [10, "a"]
+
+
+def test_a_repeated_batch_report_counts_once():
+    record, follow = jobs.fold(None, jobs.event("j", "CREATED", type="csv_data_load"))
+    record, _ = jobs.fold(record, jobs.event("j", "SPLIT_DONE", parsed=3, shard_commands=[1, 1]))
+    record, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
+    assert follow is None
+    again, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
+    assert again is None and follow is None  # the redelivered report changes nothing
+    record, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=1, seq=0, parsed=1, written=0))
+    assert follow["event"] == "COMPLETE" and follow["message"] == "successfully loaded 2 of 3 records"
+    final, _ = jobs.fold(record, follow)
+    assert final["status"] == "COMPLETE" and jobs.fold(final, follow) == (None, None)
+
+
+
+def test_a_command_sent_again_by_a_resumed_load_is_skipped(tmp_path):
+    store = ShardStore(tmp_path / "s")
+
+    def upsert(offset: int, seq: int, name: str):
+        return apply_to_store(store, offset, command("WRITE_BATCH", "job-1", "dev", "dog", seq=seq, primary_key="id",
+                                             action="upsert", payload=codec.dumps(records((1, name)))))
+
+    assert upsert(0, 0, "first").written == 1 and store.next_seq("job-1") == 1
+    # the resumed splitter sends seq 0 again at a later offset: already applied, nothing reported
+    assert upsert(5, 0, "again") is None
+    assert store.already_applied(5) and store.stored_result(5) is None
+    assert upsert(6, 1, "next").written == 1 and store.next_seq("job-1") == 2
+    assert [r["name"] for _, r in store.scan("dev", "dog")] == ["next"]
+    assert store.next_seq("another-job") == 0
