@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import codec, harper
+from . import codec
 from .auth.policy import Directory, Principal
 from .config import Settings
+from .contract.errors import INVALID_JSON, HarperError
+from .contract.permissions import LOGIN_FAILED
 from .ops.dispatch import Operations
 
 log = logging.getLogger(__name__)
@@ -42,17 +44,17 @@ class Api:
     async def handle(self, request: web.Request) -> web.Response:
         user = await self.principal_of(request)
         if user is None:
-            return _json({"error": harper.LOGIN_FAILED}, 401)
+            return _json({"error": LOGIN_FAILED}, 401)
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
-            return _json(harper.INVALID_JSON().body(), 400)
+            return _json(INVALID_JSON().body(), 400)
         try:
             answer = await self.operations.call(body, user)
-        except harper.HarperError as err:
+        except HarperError as err:
             return _json(err.body(), err.status)
         except Exception:  # noqa: BLE001 - one bad request must not take the API down
             log.exception("operation failed", extra={"operation": body.get("operation")})

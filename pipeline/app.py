@@ -13,10 +13,10 @@ import logging
 
 import faust
 
-from .jobs import fold as jobs
-from .kafka import topics
 from .api import Api
 from .config import Settings
+from .jobs import fold as jobs
+from .kafka import topics
 from .ops.dispatch import Operations
 from .runtime import Worker
 from .shard.apply import apply_command

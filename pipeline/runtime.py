@@ -6,14 +6,14 @@ import logging
 from pathlib import Path
 
 from .auth.policy import Directory
-from .kafka.bus import Bus
 from .catalog import Catalog
 from .config import Settings
 from .jobs.fold import JobsView
+from .kafka.bus import Bus
+from .kafka.localstate import LocalState
 from .kafka.logview import LogView
 from .query.gather import Replies
 from .shard.rocksdb import ShardStore
-from .kafka.localstate import LocalState
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import harper
 from .config import Settings
+from .contract.errors import HarperError
 
 #: S3 is asked again on a dropped connection; a cut that outlasts these fails the job
 _RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60)
@@ -31,16 +31,16 @@ def client(s3: dict[str, Any], settings: Settings):
     return boto3.session.Session().client("s3", **kwargs)
 
 
-def error(err: Exception, bucket: str, key: str) -> harper.HarperError:
+def error(err: Exception, bucket: str, key: str) -> HarperError:
     """An S3 failure as the job's message: S3's own text first (Harper passes it through), then what and where."""
     if isinstance(err, ClientError):
         details = err.response.get("Error", {})
         code = details.get("Code", "Unknown")
         text = details.get("Message") or str(code)
-        return harper.HarperError(f"{text} (S3 error {code} for bucket '{bucket}', key '{key}')")
+        return HarperError(f"{text} (S3 error {code} for bucket '{bucket}', key '{key}')")
     if isinstance(err, BotoCoreError):
-        return harper.HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
-    return harper.HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
+        return HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
+    return HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
 
 
 S3_ERRORS = (ClientError, BotoCoreError)

@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.kafka import topics
 from pipeline.config import Settings
+from pipeline.kafka import topics
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

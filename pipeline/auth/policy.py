@@ -23,8 +23,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .. import harper
 from ..catalog import TIMESTAMPS, Catalog, TableDef
+from ..contract.answers import database_missing, table_missing
+from ..contract.names import with_database
+from ..contract.operations import EXPORTS, LOADS
+from ..contract.permissions import (ATTRIBUTE_PERMISSIONS, SUPER_USER_ONLY, TABLE_PERMISSIONS, attribute_missing,
+                                    load_permissions, not_authorized, required_permissions, restricted)
 
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 SUPER_USER_ROLE = "super_user"
@@ -167,17 +171,17 @@ class TableAccess:
             self.attributes = {e["attribute_name"]: e for e in listed if isinstance(e, dict)}
             # the primary key may do what any listed attribute may do (as in Harper)
             self.attributes[table.primary_key] = {p: any(e.get(p) is True for e in listed)
-                                                  for p in harper.ATTRIBUTE_PERMISSIONS}
+                                                  for p in ATTRIBUTE_PERMISSIONS}
 
     @property
     def visible(self) -> bool:
-        return any(self.perms.get(p) is True for p in harper.TABLE_PERMISSIONS)
+        return any(self.perms.get(p) is True for p in TABLE_PERMISSIONS)
 
     def attribute_visible(self, name: str) -> bool:
         if self.attributes is None or name in TIMESTAMPS:
             return True
         entry = self.attributes.get(name)
-        return entry is not None and any(entry.get(p) is True for p in harper.ATTRIBUTE_PERMISSIONS)
+        return entry is not None and any(entry.get(p) is True for p in ATTRIBUTE_PERMISSIONS)
 
     def may(self, name: str, needs: Iterable[str]) -> bool:
         if self.attributes is None or name in TIMESTAMPS:
@@ -202,13 +206,13 @@ class TableAccess:
             if attribute == "*" or attribute in TIMESTAMPS:
                 continue
             if not self.attribute_visible(attribute):
-                invalid.append(harper.attribute_missing(database, name, attribute))
+                invalid.append(attribute_missing(database, name, attribute))
             elif self.attributes is not None and not missing_table:
                 lacking = [p for p in attribute_needs if self.attributes[attribute].get(p) is not True]
                 if lacking:
                     missing_attributes.append({"attribute_name": attribute, "required_permissions": lacking})
         if missing_table or missing_attributes:
-            unauthorized.append(harper.required_permissions(database, name, missing_table, missing_attributes))
+            unauthorized.append(required_permissions(database, name, missing_table, missing_attributes))
 
 
 class Authorizer:
@@ -223,12 +227,12 @@ class Authorizer:
         entry = principal.permission.get(database)
         tdef = self.catalog.table(database, table)
         if not isinstance(entry, dict) or not self.catalog.has_database(database):
-            invalid.append(harper.database_missing(database))
+            invalid.append(database_missing(database))
             return None
         perms = (entry.get("tables") or {}).get(table)
         access = TableAccess(tdef, perms) if tdef is not None else None
         if access is None or not access.visible:
-            invalid.append(harper.table_missing(database, table))
+            invalid.append(table_missing(database, table))
             return None
         return access
 
@@ -237,14 +241,14 @@ class Authorizer:
         if principal is None or principal.super_user:
             return
         name = op.get("operation")
-        if name in harper.EXPORTS:
+        if name in EXPORTS:
             search = op.get("search_operation") if isinstance(op.get("search_operation"), dict) else {}
             if search.get("operation") != "sql":
-                raise harper.restricted(name)
+                raise restricted(name)
             # Harper only checks the SQL of an SQL export; so do we, but the check does run (DECISIONS 11)
             return self.check(search, principal, sql_tables)
-        if name in harper.SUPER_USER_ONLY:
-            raise harper.restricted(harper.SUPER_USER_ONLY[name])
+        if name in SUPER_USER_ONLY:
+            raise restricted(SUPER_USER_ONLY[name])
         unauthorized: list = []
         invalid: list = []
         if name == "sql":
@@ -253,22 +257,22 @@ class Authorizer:
                 if access is not None:
                     access.check(("read",), attributes, ("read",), unauthorized, invalid)
         elif name in ("describe_database", "describe_schema"):
-            database = harper.with_database(op)["database"]
+            database = with_database(op)["database"]
             if not any(self.describe_filter(principal, t) for t in self.catalog.tables(database)):
-                invalid.append(harper.database_missing(database))
-        elif name in harper.LOADS or name in _TABLE_NEEDS:
-            op = harper.with_database(op)
+                invalid.append(database_missing(database))
+        elif name in LOADS or name in _TABLE_NEEDS:
+            op = with_database(op)
             if not isinstance(op.get("table"), str):
                 return  # the operation's own validation names the missing table
             access = self.access(principal, op["database"], op["table"], invalid)
             if access is not None:
-                if name in harper.LOADS:
-                    access.check(harper.load_permissions(op.get("action")), (), (), unauthorized, invalid)
+                if name in LOADS:
+                    access.check(load_permissions(op.get("action")), (), (), unauthorized, invalid)
                 else:
                     access.check(_TABLE_NEEDS[name], _attributes_of(op, access.table),
                                  _ATTRIBUTE_NEEDS.get(name, ()), unauthorized, invalid)
         if unauthorized or invalid:
-            raise harper.not_authorized(unauthorized, invalid)
+            raise not_authorized(unauthorized, invalid)
 
     def check_load_columns(self, principal: Principal | None, table: TableDef, names: Iterable[str],
                            action: str) -> None:
@@ -283,16 +287,16 @@ class Authorizer:
         invalid: list = []
         access = self.access(principal, table.database, table.name, invalid)
         if access is not None:
-            access.check((), names, harper.load_permissions(action), unauthorized, invalid)
+            access.check((), names, load_permissions(action), unauthorized, invalid)
         if unauthorized or invalid:
-            raise harper.not_authorized(unauthorized, invalid)
+            raise not_authorized(unauthorized, invalid)
 
     def narrow(self, op: dict, principal: Principal | None) -> dict:
         """A NoSQL search's ``*`` as the attributes the role may read (Harper answers with those only)."""
         wanted = _get_attributes(op)
         if principal is None or principal.super_user or "*" not in wanted:
             return op
-        op = harper.with_database(op)
+        op = with_database(op)
         access = self.access(principal, op["database"], str(op.get("table")), [])
         if access is None or access.attributes is None:
             return op

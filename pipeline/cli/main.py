@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -13,11 +13,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .. import codec, config, harper, logs
+from .. import codec, config, logs
+from ..config import Settings
+from ..contract.answers import job_search_view, job_view
+from ..contract.errors import HarperError
+from ..contract.operations import JOB_OPERATIONS
+from ..contract.validate_jobs import validate_search_jobs
 from ..jobs import fold as jobs
 from ..kafka import topics
 from .client import ApiClient
-from ..config import Settings
 
 log = logging.getLogger("pipeline.cli")
 
@@ -144,7 +148,7 @@ async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> 
             for tp in parts:  # pin the starting point before the operation exists
                 await consumer.position(tp)
         envelope = {"job_id": job_id, "user": user, "request": op}
-        if op.get("operation") in harper.JOB_OPERATIONS:
+        if op.get("operation") in JOB_OPERATIONS:
             await bus.send_avro("job-status", jobs.event(job_id, "CREATED", type=op["operation"], user=user),
                                 key=job_id.encode())
         await bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
@@ -163,7 +167,7 @@ async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> 
                         if record is not None:
                             progress.show(record)
         progress.close()
-        print(json.dumps(harper.job_view(record)), flush=True)
+        print(json.dumps(job_view(record)), flush=True)
         return 1 if record["status"] == jobs.ERROR else 0
     finally:
         if consumer is not None:
@@ -236,7 +240,7 @@ def cmd_job(settings: Settings, args: argparse.Namespace) -> None:
         return
     view = asyncio.run(read_jobs(_resolved(settings)))
     record = view.get(args.id)
-    print(json.dumps([harper.job_view(record)] if record else []))
+    print(json.dumps([job_view(record)] if record else []))
 
 
 def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
@@ -245,9 +249,9 @@ def cmd_jobs(settings: Settings, args: argparse.Namespace) -> None:
         print(json.dumps(_answer(*api.call({"operation": "search_jobs_by_start_date", "from_date": args.from_date,
                                             "to_date": args.to_date}))))
         return
-    start, end = harper.validate_search_jobs({"from_date": args.from_date, "to_date": args.to_date})
+    start, end = validate_search_jobs({"from_date": args.from_date, "to_date": args.to_date})
     view = asyncio.run(read_jobs(_resolved(settings)))
-    print(json.dumps([harper.job_search_view(r) for r in view.started_between(start, end)]))
+    print(json.dumps([job_search_view(r) for r in view.started_between(start, end)]))
 
 
 def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> None:
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     logs.setup(settings.log_level)
     try:
         args.func(settings, args)
-    except harper.HarperError as err:
+    except HarperError as err:
         sys.exit(f"harper-pipeline: {err.message}")
 
 

@@ -24,7 +24,9 @@ import time
 import uuid
 from typing import Any, Callable
 
-from .. import codec, harper
+from .. import codec
+from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, loaded_message
+from ..contract.operations import DELETE_BEFORE
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -70,12 +72,12 @@ def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     parsed, written = record.get("_parsed", 0), record.get("_written", 0)
     if job_type in WRITE_TYPES:
         return None, None  # the requester answers from the record's _detail, in its own order
-    if job_type in harper.DELETE_BEFORE:
+    if job_type in DELETE_BEFORE:
         # the shards found the records: their reports add up to the total
-        return harper.deleted_before_message(written, record.get("_reported", 0)), None
+        return deleted_before_message(written, record.get("_reported", 0)), None
     if parsed == 0:
-        return harper.NO_RECORDS_PARSED, None
-    return harper.loaded_message(written, parsed), None
+        return NO_RECORDS_PARSED, None
+    return loaded_message(written, parsed), None
 
 
 def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, Any] | None, dict | None]:

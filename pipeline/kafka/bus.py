@@ -6,8 +6,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from . import topics
 from ..config import Settings
+from . import topics
 
 
 class Bus:

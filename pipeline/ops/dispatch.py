@@ -17,14 +17,28 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator
 
-from .. import codec, harper, s3
-from ..jobs import fold as jobs
-from ..query import nosql as search
-from ..shard import snapshot
-from ..query import sql
+from .. import codec, s3
 from ..auth.policy import Authorizer, Principal
 from ..catalog import TableDef
+from ..contract.answers import (completed_job_message, created_database_message, created_table_message, delete_answer,
+                                describe_table_answer, dropped_database_message, dropped_table_message, export_result,
+                                job_search_view, job_view, resume_failed, starting_job, table_missing, write_answer)
+from ..contract.dates import parse_iso_date
+from ..contract.errors import INVALID_JSON, MISSING_OPERATION, HarperError, operation_not_found
+from ..contract.names import check_column_names
+from ..contract.operations import DELETE_BEFORE
+from ..contract.permissions import SUPER_USER_ONLY
+from ..contract.validate_catalog import (validate_create_database, validate_create_table, validate_describe_database,
+                                         validate_describe_table, validate_drop_database, validate_drop_table)
+from ..contract.validate_jobs import (validate_export, validate_export_s3, validate_get_job, validate_job,
+                                      validate_search_jobs, writable_directory)
+from ..contract.validate_records import validate_write
+from ..jobs import fold as jobs
+from ..query import nosql as search, sql
 from ..query.gather import Memory, Spill, collect
+from ..runtime import Worker
+from ..shard import snapshot
+from ..shard.splitter import Splitter, broadcast, command, split_done
 from ..sinks.formats import FORMATS, WRITERS
 from ..sinks.local import AtomicFile
 from ..sinks.s3 import S3Upload
@@ -32,16 +46,14 @@ from ..sources.csv import CsvError, ResumePoint, read_batches
 from ..sources.json import JsonSourceError, read_json_batches
 from ..sources.pipe import Pipe
 from ..sources.url import download
-from ..shard.splitter import Splitter, broadcast, command, split_done
 from .users import UserOperations
-from ..runtime import Worker
 
 log = logging.getLogger(__name__)
 
 LOADS = frozenset({"csv_data_load", "csv_file_load", "csv_url_load", "import_from_s3"})
 EXPORTS = frozenset({"export_local", "export_to_s3"})
 #: the job operations this build runs; the others are answered as not found
-JOB_OPERATIONS = LOADS | EXPORTS | harper.DELETE_BEFORE
+JOB_OPERATIONS = LOADS | EXPORTS | DELETE_BEFORE
 
 
 _SECRET = re.compile(rb'("aws_(?:secret_access_key|access_key_id)"\s*:\s*)"(?:[^"\\]|\\.)*"')
@@ -78,25 +90,25 @@ class Operations:
     async def call(self, op: Any, principal: Principal | None) -> Any:
         """Answer one operation body as ``principal`` (None: from the topic, trusted). Raises HarperError."""
         if not isinstance(op, dict):
-            raise harper.INVALID_JSON()
+            raise INVALID_JSON()
         name = op.get("operation")
         if name is None:
-            raise harper.MISSING_OPERATION()
+            raise MISSING_OPERATION()
         handler = self._sync.get(name)
-        if handler is None and name not in JOB_OPERATIONS and name not in harper.SUPER_USER_ONLY:
-            raise harper.operation_not_found(name)
+        if handler is None and name not in JOB_OPERATIONS and name not in SUPER_USER_ONLY:
+            raise operation_not_found(name)
         await self.worker.catalog_log.catch_up()  # see catalog changes made through any worker
         op = self.authorizer.narrow(op, principal)
         self.authorizer.check(op, principal, sql.references)  # Harper checks permissions before anything else
         if name in JOB_OPERATIONS:
             return await self.submit(op, principal.username if principal else None)
         if handler is None:
-            raise harper.operation_not_found(name)
+            raise operation_not_found(name)
         return await handler(op, principal)
 
     async def submit(self, op: dict, user: str | None) -> dict:
         """Validate a bulk operation, make it durable on ``operations``, answer with its job id."""
-        op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
+        op = validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
         job_id = str(uuid.uuid4())
         created = jobs.event(job_id, "CREATED", type=op["operation"], user=user)
         await self._emit(created, wait=True)
@@ -104,7 +116,7 @@ class Operations:
         await self.worker.jobs_log.put(job_id, jobs.fold(None, created)[0])
         envelope = {"job_id": job_id, "user": user, "request": op}
         await self.worker.bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
-        return harper.starting_job(job_id)
+        return starting_job(job_id)
 
     async def intake(self, key: bytes | None, value: bytes, partition: int, offset: int, timestamp: float) -> None:
         """One message of ``operations``: a Harper body, or our envelope around one.
@@ -151,7 +163,7 @@ class Operations:
                 await self.run_job(job_id, op, user, resumed, checkpoint)
                 return
             answer = await self.call(op, None)
-        except harper.HarperError as err:
+        except HarperError as err:
             await self._emit(jobs.event(job_id, "ERROR", jobs.ERROR, message=err.message))
             return
         except Exception as err:  # noqa: BLE001 - the worker must survive any one operation
@@ -172,10 +184,10 @@ class Operations:
         """
         try:
             await self.worker.catalog_log.catch_up()
-            op = harper.validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
+            op = validate_job(op, self.catalog, self.worker.settings.allowed_dirs)
             if op["operation"] in EXPORTS:
                 await self._export(job_id, op)
-            elif op["operation"] in harper.DELETE_BEFORE:
+            elif op["operation"] in DELETE_BEFORE:
                 await self._delete_before(job_id, op)
             else:
                 await self._load(job_id, op, self.worker.directory.principal(user), resumed, checkpoint)
@@ -237,12 +249,12 @@ class Operations:
                 if not resumed:
                     raise
                 reason = _job_error(job_id, op, err)
-                raise harper.HarperError(harper.resume_failed(_resume_point(checkpoint), reason)) from None
+                raise HarperError(resume_failed(_resume_point(checkpoint), reason)) from None
             while item is not None:
                 records, position = item
                 names = set().union(*records) - seen
                 if names:
-                    harper.check_column_names(names)
+                    check_column_names(names)
                     self.authorizer.check_load_columns(principal, table, names, op["action"])
                     await self._register_attributes(table, names)
                     seen |= names
@@ -263,9 +275,9 @@ class Operations:
         """Scan every shard, spill the rows to disk as they come, then write the file or object in one pass."""
         settings = self.worker.settings
         if op["operation"] == "export_local":
-            op = harper.validate_export(op, settings.allowed_dirs, FORMATS, jobs.now_ms())
+            op = validate_export(op, settings.allowed_dirs, FORMATS, jobs.now_ms())
         else:
-            op = harper.validate_export_s3(op, FORMATS)
+            op = validate_export_s3(op, FORMATS)
         await self.worker.catalog_log.catch_up()
         plan = search.plan(op["search_operation"], self.catalog, self.worker.settings.duckdb_memory)
         workdir = settings.data_dir / "tmp" / job_id
@@ -279,7 +291,7 @@ class Operations:
             def write_file() -> dict:
                 with AtomicFile(Path(op["file"])) as out:
                     writer(plan.finish([s.rows() for s in spills]), out)
-                return harper.export_result(op["format"], op["file"])
+                return export_result(op["format"], op["file"])
 
             def write_object() -> dict:
                 bucket, key = op["s3"]["bucket"], op["object_key"]
@@ -296,13 +308,13 @@ class Operations:
             for spill in spills:
                 spill.close()
             shutil.rmtree(workdir, ignore_errors=True)
-        await self._emit(jobs.event(job_id, "COMPLETE", jobs.COMPLETE, message=harper.completed_job_message(job_id),
+        await self._emit(jobs.event(job_id, "COMPLETE", jobs.COMPLETE, message=completed_job_message(job_id),
                                     result=result))
 
     async def _delete_before(self, job_id: str, op: dict) -> None:
         """A DeleteBefore command to every shard, ordered after the writes before it."""
         table = self._table(op)
-        before = harper.parse_iso_date(op["date"])
+        before = parse_iso_date(op["date"])
         await broadcast(self.worker.bus, self.worker.shards,
                         command("DELETE_BEFORE", job_id, table.database, table.name, before=before))
         await self._emit(split_done(job_id, 0, [1] * self.worker.shards))
@@ -311,7 +323,7 @@ class Operations:
     def _table(self, op: dict) -> TableDef:
         table = self.catalog.table(op["database"], op["table"])
         if table is None:
-            raise harper.HarperError(harper.table_missing(op["database"], op["table"]))
+            raise HarperError(table_missing(op["database"], op["table"]))
         return table
 
     async def _register_attributes(self, table: TableDef, names: set[str]) -> None:
@@ -319,30 +331,30 @@ class Operations:
             await self.worker.catalog_log.put(key, value)
 
     async def create_database(self, op: dict, principal: Principal | None) -> dict:
-        database = harper.validate_create_database(op, self.catalog)
+        database = validate_create_database(op, self.catalog)
         await self.worker.catalog_log.put(*self.catalog.database_record(database, jobs.now_ms()))
-        return {"message": harper.created_database_message(database)}
+        return {"message": created_database_message(database)}
 
     async def create_table(self, op: dict, principal: Principal | None) -> dict:
-        database, table, primary_key = harper.validate_create_table(op, self.catalog)
+        database, table, primary_key = validate_create_table(op, self.catalog)
         now = jobs.now_ms()
         if not self.catalog.has_database(database):
             await self.worker.catalog_log.put(*self.catalog.database_record(database, now))
         await self.worker.catalog_log.put(*self.catalog.table_record(database, table, primary_key, now))
-        return {"message": harper.created_table_message(database, table)}
+        return {"message": created_table_message(database, table)}
 
     async def drop_table(self, op: dict, principal: Principal | None) -> dict:
-        database, table = harper.validate_drop_table(op, self.catalog)
+        database, table = validate_drop_table(op, self.catalog)
         await self._drop(database, table)
-        return {"message": harper.dropped_table_message(database, table)}
+        return {"message": dropped_table_message(database, table)}
 
     async def drop_database(self, op: dict, principal: Principal | None) -> dict:
-        database = harper.validate_drop_database(op, self.catalog)
+        database = validate_drop_database(op, self.catalog)
         for table in self.catalog.tables(database):
             await self._drop(database, table.name)
         for key in self.catalog.drop_database_keys(database):
             await self.worker.catalog_log.put(key, None)
-        return {"message": harper.dropped_database_message(database)}
+        return {"message": dropped_database_message(database)}
 
     async def _drop(self, database: str, table: str) -> None:
         """Drop the records on every shard (ordered after the writes before it), then the definition."""
@@ -355,16 +367,16 @@ class Operations:
                 "count_only": True}
         access = self.authorizer.describe_filter(principal, table)
         shown = [a for a in table.attributes if access is None or access.attribute_visible(a)]
-        return harper.describe_table_answer(table, await self.scan(spec, None), shown)
+        return describe_table_answer(table, await self.scan(spec, None), shown)
 
     def _visible(self, database: str, principal: Principal | None) -> list[TableDef]:
         return [t for t in self.catalog.tables(database) if self.authorizer.describe_filter(principal, t)]
 
     async def describe_table(self, op: dict, principal: Principal | None) -> dict:
-        return await self._describe(harper.validate_describe_table(op, self.catalog), principal)
+        return await self._describe(validate_describe_table(op, self.catalog), principal)
 
     async def describe_database(self, op: dict, principal: Principal | None) -> dict:
-        database = harper.validate_describe_database(op, self.catalog)
+        database = validate_describe_database(op, self.catalog)
         return {t.name: await self._describe(t, principal) for t in self._visible(database, principal)}
 
     async def describe_all(self, op: dict, principal: Principal | None) -> dict:
@@ -376,7 +388,7 @@ class Operations:
     # ---- record writes ---------------------------------------------------------------
     async def write(self, op: dict, principal: Principal | None) -> dict:
         """insert / update / upsert / delete: through the shards, answered when every shard has applied."""
-        op = harper.validate_write(op, self.catalog)
+        op = validate_write(op, self.catalog)
         table = self._table(op)
         action = op["operation"]
         job_id = str(uuid.uuid4())
@@ -401,8 +413,8 @@ class Operations:
         written, skipped = (sorted(detail[name], key=lambda k: position[codec.encode_key(codec.normalize_key(k))])
                             for name in ("written", "skipped"))
         if action == "delete":
-            return harper.delete_answer(written, skipped)
-        return harper.write_answer(action, written, skipped)
+            return delete_answer(written, skipped)
+        return write_answer(action, written, skipped)
 
     # ---- reads -----------------------------------------------------------------------
     async def search(self, op: dict, principal: Principal | None) -> list:
@@ -425,14 +437,14 @@ class Operations:
 
     # ---- jobs ----------------------------------------------------------------------
     async def get_job(self, op: dict, principal: Principal | None) -> list:
-        job_id = harper.validate_get_job(op)
+        job_id = validate_get_job(op)
         await self.worker.jobs_log.catch_up()  # a job submitted through another worker a moment ago
         record = self.worker.jobs.get(job_id)
-        return [harper.job_view(record)] if record and record.get("type") not in jobs.WRITE_TYPES else []
+        return [job_view(record)] if record and record.get("type") not in jobs.WRITE_TYPES else []
 
     async def search_jobs(self, op: dict, principal: Principal | None) -> list:
-        start, end = harper.validate_search_jobs(op)
-        return [harper.job_search_view(r) for r in self.worker.jobs.started_between(start, end)
+        start, end = validate_search_jobs(op)
+        return [job_search_view(r) for r in self.worker.jobs.started_between(start, end)
                 if r.get("type") not in jobs.WRITE_TYPES]
 
     # ---- plumbing ------------------------------------------------------------------
@@ -442,18 +454,18 @@ class Operations:
         ``s3.bucket`` (see :mod:`pipeline.shard.snapshot`)."""
         name = str(op.get("name") or f"snapshot-{jobs.now_ms()}")
         if "/" in name or name.startswith("."):
-            raise harper.HarperError(f"name '{name}' is invalid: it must name a directory inside path")
+            raise HarperError(f"name '{name}' is invalid: it must name a directory inside path")
         if not isinstance(op.get("s3"), dict):
-            target = Path(harper.writable_directory(op.get("path"), self.worker.settings.allowed_dirs)) / name
+            target = Path(writable_directory(op.get("path"), self.worker.settings.allowed_dirs)) / name
             try:
                 manifest = snapshot.take(self.worker.stores, target)
             except FileExistsError as err:
-                raise harper.HarperError(str(err)) from None
+                raise HarperError(str(err)) from None
             return {"message": f"snapshot of {len(manifest['shards'])} shards written to {target}",
                     "path": str(target), "shards": manifest["shards"]}
         bucket = op["s3"].get("bucket")
         if not bucket or not isinstance(bucket, str):
-            raise harper.HarperError("s3.bucket is required")
+            raise HarperError("s3.bucket is required")
         prefix = "/".join(part for part in (str(op["s3"].get("key") or "").strip("/"), name) if part)
         staging = self.worker.settings.data_dir / "tmp" / f"snapshot-{uuid.uuid4()}"
         manifest = snapshot.take(self.worker.stores, staging)  # on the event loop: no shard changes meanwhile
@@ -463,7 +475,7 @@ class Operations:
         except s3.S3_ERRORS as err:
             raise s3.error(err, bucket, prefix) from None
         except FileExistsError as err:
-            raise harper.HarperError(str(err)) from None
+            raise HarperError(str(err)) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         target = f"s3://{bucket}/{prefix}"
@@ -494,7 +506,7 @@ class Operations:
 
 def _job_error(job_id: str, op: dict, err: Exception) -> str:
     """The message a job that failed with ``err`` ends with."""
-    if isinstance(err, harper.HarperError):
+    if isinstance(err, HarperError):
         return err.message
     if isinstance(err, (CsvError, JsonSourceError)):
         return str(err)

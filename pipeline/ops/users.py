@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from .. import harper
 from ..auth.policy import Directory, Principal, hash_password
+from ..contract.answers import altered_user_answer, deleted_message, user_added_message
+from ..contract.errors import HarperError
+from ..contract.validate_users import (validate_add_user, validate_alter_user, validate_drop_role, validate_drop_user,
+                                       validate_role)
 from ..runtime import Worker
 
 
@@ -30,27 +33,27 @@ class UserOperations:
     # ---- users ---------------------------------------------------------------------------------
     async def add_user(self, op: dict, principal: Principal | None) -> dict:
         role_id = self.directory.role_id(op.get("role"))
-        op = harper.validate_add_user(op, role_id is not None, op.get("username") in self.directory.users)
+        op = validate_add_user(op, role_id is not None, op.get("username") in self.directory.users)
         password_hash = await asyncio.to_thread(hash_password, str(op["password"]))
         await self._put(self.directory.user_record(op["username"], password_hash, role_id, op["active"]))
-        return {"message": harper.user_added_message(op["username"])}
+        return {"message": user_added_message(op["username"])}
 
     async def alter_user(self, op: dict, principal: Principal | None) -> dict:
         role_id = self.directory.role_id(op.get("role")) if op.get("role") is not None else None
         user = self.directory.users.get(op.get("username"))
-        op = harper.validate_alter_user(op, role_id is not None, user is not None)
+        op = validate_alter_user(op, role_id is not None, user is not None)
         password_hash = user["hash"]
         if op.get("password") is not None:
             password_hash = await asyncio.to_thread(hash_password, str(op["password"]))
         active = op["active"] if op.get("active") is not None else user.get("active", True)
         await self._put(self.directory.user_record(op["username"], password_hash, role_id or user["role"], active,
                                                    created=user.get("__createdtime__")))
-        return harper.altered_user_answer(op["username"])
+        return altered_user_answer(op["username"])
 
     async def drop_user(self, op: dict, principal: Principal | None) -> dict:
-        username = harper.validate_drop_user(op, op.get("username") in self.directory.users)
+        username = validate_drop_user(op, op.get("username") in self.directory.users)
         await self.worker.auth_log.put(f"user/{username}", None)
-        return {"message": harper.deleted_message(username)}
+        return {"message": deleted_message(username)}
 
     async def list_users(self, op: dict, principal: Principal | None) -> list:
         return [self.directory.public_user(u) for _, u in sorted(self.directory.users.items())]
@@ -63,17 +66,17 @@ class UserOperations:
     # ---- roles ---------------------------------------------------------------------------------
     async def add_role(self, op: dict, principal: Principal | None) -> dict:
         names = [r.get("role") for r in self.directory.roles.values()] + list(self.directory.roles)
-        op = harper.validate_role(op, self.worker.catalog, names, altering=False)
+        op = validate_role(op, self.worker.catalog, names, altering=False)
         role_id = str(op.get("id") or op["role"])
         key, record = self.directory.role_record(role_id, op["role"], op["permission"])
         await self._put((key, record))
         return record
 
     async def alter_role(self, op: dict, principal: Principal | None) -> dict:
-        op = harper.validate_role(op, self.worker.catalog, (), altering=True)
+        op = validate_role(op, self.worker.catalog, (), altering=True)
         role = self.directory.roles.get(op["id"])
         if role is None:
-            raise harper.HarperError("Invalid role id", 404)
+            raise HarperError("Invalid role id", 404)
         key, record = self.directory.role_record(op["id"], op.get("role") or role["role"], op["permission"],
                                                  created=role.get("__createdtime__"))
         await self._put((key, record))
@@ -81,9 +84,9 @@ class UserOperations:
 
     async def drop_role(self, op: dict, principal: Principal | None) -> dict:
         role_id = self.directory.role_id(op.get("id"))
-        harper.validate_drop_role(op, role_id is not None, self.directory.users_of(role_id) if role_id else [])
+        validate_drop_role(op, role_id is not None, self.directory.users_of(role_id) if role_id else [])
         await self.worker.auth_log.put(f"role/{role_id}", None)
-        return {"message": harper.deleted_message(str(op["id"]))}
+        return {"message": deleted_message(str(op["id"]))}
 
     async def list_roles(self, op: dict, principal: Principal | None) -> list:
         return [role for _, role in sorted(self.directory.roles.items())]

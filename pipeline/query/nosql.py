@@ -4,7 +4,7 @@ A scan spec travels to the shards as JSON:
 ``{"database", "table", "keys": [...] | null, "conditions": tree | null}``
 where a condition tree is ``{"operator": "and"|"or", "conditions": [...]}`` or
 ``{"search_attribute", "search_type", "search_value"}`` (Harper's own names,
-aliases already resolved by :mod:`pipeline.harper`). The shard compiles the
+aliases already resolved by :mod:`pipeline.contract.validate_search`). The shard compiles the
 tree once into a predicate (:func:`compile_predicate`) and streams matching
 rows in primary-key order; ``Plan.finish`` orders, pages and projects them.
 
@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
-from .. import codec, harper
+from .. import codec
 from ..catalog import TIMESTAMPS, Catalog, TableDef
+from ..contract.errors import operation_not_found
+from ..contract.validate_search import validate_search_by_conditions, validate_search_by_hash, validate_search_by_value
+from ..contract.validate_sql import validate_sql
 
 Predicate = Callable[[dict[str, Any]], bool]
 Rows = Iterable[dict[str, Any]]
@@ -204,16 +207,16 @@ def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "256MB") -> 
     """How to answer a search: the scans to scatter, and how to finish their rows."""
     name = op.get("operation")
     if name in ("search_by_hash", "search_by_id"):
-        return _by_hash(harper.validate_search_by_hash(op, catalog), catalog)
+        return _by_hash(validate_search_by_hash(op, catalog), catalog)
     if name == "search_by_value":
-        return _by_value(harper.validate_search_by_value(op, catalog), catalog)
+        return _by_value(validate_search_by_value(op, catalog), catalog)
     if name == "search_by_conditions":
-        return _by_conditions(harper.validate_search_by_conditions(op, catalog), catalog)
+        return _by_conditions(validate_search_by_conditions(op, catalog), catalog)
     if name == "sql":
         from .sql import plan_sql
 
-        return plan_sql(harper.validate_sql(op), catalog, duckdb_memory)
-    raise harper.operation_not_found(name)
+        return plan_sql(validate_sql(op), catalog, duckdb_memory)
+    raise operation_not_found(name)
 
 
 def _spec(op: dict, keys: list | None = None, conditions: dict | None = None) -> dict[str, Any]:

@@ -22,8 +22,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from .. import codec, harper
+from .. import codec
 from ..catalog import Catalog, TableDef
+from ..contract.answers import database_missing, table_missing
+from ..contract.errors import HarperError
 from .nosql import Plan, Rows, all_attributes
 
 _COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
@@ -43,13 +45,13 @@ def parse(sql: str) -> exp.Expression:
     except ParseError as err:
         detail = err.errors[0] if err.errors else {}
         where = f" at line {detail.get('line')}, column {detail.get('col')}" if detail.get("line") else ""
-        raise harper.HarperError(f"Invalid SQL{where}: {detail.get('description') or err}. Please ensure your SQL "
+        raise HarperError(f"Invalid SQL{where}: {detail.get('description') or err}. Please ensure your SQL "
                                  "is valid. Try adding backticks to reserved words and schema table references.")
     if len(statements) != 1:
-        raise harper.HarperError("Exactly one SQL statement is expected")
+        raise HarperError("Exactly one SQL statement is expected")
     statement = statements[0]
     if not isinstance(statement, exp.Select):
-        raise harper.HarperError(f"Only SELECT statements are supported here, not {statement.key.upper()}")
+        raise HarperError(f"Only SELECT statements are supported here, not {statement.key.upper()}")
     return statement
 
 
@@ -57,15 +59,15 @@ def _tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, Ta
     found = []
     for node in statement.find_all(exp.Table):
         if not node.db:
-            raise harper.HarperError(f"schema not defined for table {node.name}", 500)
+            raise HarperError(f"schema not defined for table {node.name}", 500)
         if not catalog.has_database(node.db):
-            raise harper.HarperError(harper.database_missing(node.db), 404)
+            raise HarperError(database_missing(node.db), 404)
         table = catalog.table(node.db, node.name)
         if table is None:
-            raise harper.HarperError(harper.table_missing(node.db, node.name), 404)
+            raise HarperError(table_missing(node.db, node.name), 404)
         found.append((node, table))
     if not found:
-        raise harper.HarperError("A SELECT needs a FROM database.table")
+        raise HarperError("A SELECT needs a FROM database.table")
     return found
 
 
@@ -77,7 +79,7 @@ def references(sql: Any) -> list[tuple[str, str, list[str]]]:
     """
     try:
         statement = parse(sql) if isinstance(sql, str) else None
-    except harper.HarperError:
+    except HarperError:
         statement = None
     if statement is None:
         return []
@@ -228,7 +230,7 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                     yield {n: (json.loads(v) if j and v is not None else _python(v))
                            for n, j, v in zip(names, is_json, row)}
         except duckdb.Error as err:
-            raise harper.HarperError(f"There was a problem performing this search: {err}", 500) from None
+            raise HarperError(f"There was a problem performing this search: {err}", 500) from None
         finally:
             connection.close()
 

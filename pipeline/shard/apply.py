@@ -14,11 +14,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .. import codec
 from ..jobs import fold as jobs
-from ..query import nosql as search
 from ..kafka import topics
+from ..query import nosql as search
 from ..query.gather import matching_rows, stream_rows
-from .rocksdb import Result
 from ..runtime import Worker
+from .rocksdb import Result
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,12 @@ import zlib
 from collections import deque
 from typing import Any, Iterable
 
-from .. import codec, harper
+from .. import codec
+from ..catalog import TableDef
+from ..contract.answers import UPDATE_NEEDS_KEY
+from ..contract.errors import HarperError
 from ..jobs import fold as jobs
 from ..kafka.bus import Bus
-from ..catalog import TableDef
 
 #: commands produced but not yet acknowledged by the broker, per job
 MAX_IN_FLIGHT = 32
@@ -82,12 +84,12 @@ class Splitter:
             value = record.get(pk)
             if value is None:
                 if self.action == "update":
-                    raise harper.HarperError(harper.UPDATE_NEEDS_KEY)
+                    raise HarperError(UPDATE_NEEDS_KEY)
                 value = self._keys()
             try:
                 value = codec.normalize_key(value)
             except codec.InvalidKey as err:
-                raise harper.HarperError(str(err)) from None
+                raise HarperError(str(err)) from None
             record[pk] = value
             shard = shard_of(self._prefix, codec.encode_key(value), self.shards)
             buffer = self._buffers[shard]
@@ -102,7 +104,7 @@ class Splitter:
             try:
                 value = codec.normalize_key(value)
             except codec.InvalidKey as err:
-                raise harper.HarperError(str(err)) from None
+                raise HarperError(str(err)) from None
             self.parsed += 1
             per_shard.setdefault(shard_of(self._prefix, codec.encode_key(value), self.shards), []).append(value)
         for shard, values in per_shard.items():

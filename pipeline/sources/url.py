@@ -16,15 +16,17 @@ from urllib.parse import urljoin, urlparse
 
 import aiohttp
 
-from .. import harper
 from ..config import Settings
+from ..contract.answers import csv_url_failed, csv_url_status
+from ..contract.errors import HarperError
+from ..contract.validate_jobs import CSV_CONTENT_TYPES
 from .pipe import Pipe
 
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
 
 
-class UrlRefused(harper.HarperError):
+class UrlRefused(HarperError):
     pass
 
 
@@ -38,23 +40,23 @@ def _allowed(address: str, networks: tuple[str, ...]) -> bool:
 async def check_address(url: str, settings: Settings) -> None:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
-        raise UrlRefused(harper.csv_url_failed(url, f"only http and https URLs can be loaded, not {parsed.scheme!r}"))
+        raise UrlRefused(csv_url_failed(url, f"only http and https URLs can be loaded, not {parsed.scheme!r}"))
     if not parsed.hostname:
-        raise UrlRefused(harper.csv_url_failed(url, "the URL has no host"))
+        raise UrlRefused(csv_url_failed(url, "the URL has no host"))
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parsed.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
-        raise harper.HarperError(harper.csv_url_failed(url, f"the host could not be resolved: {err.strerror}")) from None
+        raise HarperError(csv_url_failed(url, f"the host could not be resolved: {err.strerror}")) from None
     for *_, sockaddr in infos:
         if not _allowed(sockaddr[0], settings.url_allowed_networks):
-            raise UrlRefused(harper.csv_url_failed(
+            raise UrlRefused(csv_url_failed(
                 url, f"the address {sockaddr[0]} is not public; allow its network with PIPELINE_URL_ALLOWED_NETWORKS "
                      "to load from it"))
 
 
 def _content_type_ok(value: str) -> bool:
-    return value.split(";")[0].strip().lower() in harper.CSV_CONTENT_TYPES
+    return value.split(";")[0].strip().lower() in CSV_CONTENT_TYPES
 
 
 async def download(url: str, headers: dict[str, Any] | None, settings: Settings, pipe: Pipe) -> None:
@@ -73,30 +75,30 @@ async def download(url: str, headers: dict[str, Any] | None, settings: Settings,
                         continue
                     await _stream(url, response, settings, pipe)
                     return
-            raise harper.HarperError(harper.csv_url_failed(url, f"more than {MAX_REDIRECTS} redirects"))
-    except harper.HarperError as err:
+            raise HarperError(csv_url_failed(url, f"more than {MAX_REDIRECTS} redirects"))
+    except HarperError as err:
         await pipe.fail(err)
     except asyncio.TimeoutError:
-        await pipe.fail(harper.HarperError(harper.csv_url_failed(url, "the server did not answer in time")))
+        await pipe.fail(HarperError(csv_url_failed(url, "the server did not answer in time")))
     except aiohttp.ClientError as err:
-        await pipe.fail(harper.HarperError(harper.csv_url_failed(url, f"the download failed: {err}")))
+        await pipe.fail(HarperError(csv_url_failed(url, f"the download failed: {err}")))
 
 
 async def _stream(url: str, response: aiohttp.ClientResponse, settings: Settings, pipe: Pipe) -> None:
     if not 200 <= response.status < 300:
-        raise harper.HarperError(harper.csv_url_status(url, response.status, response.reason or ""))
+        raise HarperError(csv_url_status(url, response.status, response.reason or ""))
     content_type = response.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
-        raise harper.HarperError(harper.csv_url_failed(url, f"unsupported content type: {content_type}"))
+        raise HarperError(csv_url_failed(url, f"unsupported content type: {content_type}"))
     total = 0
     async for chunk in response.content.iter_chunked(CHUNK):
         total += len(chunk)
         if total > settings.url_max_bytes:
-            raise harper.HarperError(harper.csv_url_failed(
+            raise HarperError(csv_url_failed(
                 url, f"the body is larger than the limit of {settings.url_max_bytes} bytes (PIPELINE_URL_MAX_BYTES)"))
         await pipe.feed(chunk)
         if pipe.closed_by_reader:
             return
     if total == 0:
-        raise harper.HarperError(harper.csv_url_failed(url, "no csv found at url"))
+        raise HarperError(csv_url_failed(url, "no csv found at url"))
     await pipe.end()

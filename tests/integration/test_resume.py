@@ -24,8 +24,8 @@ import pytest
 from harness import S3Proxy, WorkerProcess, job_events, read_everything, wait_until
 from pipeline import codec
 from pipeline.kafka import topics
-from pipeline.shard import splitter
 from pipeline.kafka.broker import free_port
+from pipeline.shard import splitter
 
 ROWS = 12_000
 #: rows of about 135 bytes: the reader's first 1 MiB block ends some 1,700 rows past the checkpoint at 6,000,

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from pipeline import harper
-from pipeline.query import nosql as search, sql
 from pipeline.catalog import Catalog
+from pipeline.contract.errors import HarperError
+from pipeline.query import nosql as search, sql
 
 ROWS = [{"id": 1, "name": "Penny", "age": 7, "w": 38.5}, {"id": 2, "name": "penne", "age": "7"},
         {"id": 3, "name": "Alby", "age": None, "w": 9.25}, {"id": 4, "name": "Kato", "w": 80}]
@@ -66,11 +66,11 @@ def test_sql_pushes_the_filter_down():
 
 
 def test_sql_errors():
-    with pytest.raises(harper.HarperError, match="line 1, column"):
+    with pytest.raises(HarperError, match="line 1, column"):
         sql.plan_sql("SELECT * FROM dev.dog WHERE (", catalog())
-    with pytest.raises(harper.HarperError, match="schema not defined for table dog"):
+    with pytest.raises(HarperError, match="schema not defined for table dog"):
         sql.plan_sql("SELECT * FROM dog", catalog())
-    with pytest.raises(harper.HarperError, match="Only SELECT"):
+    with pytest.raises(HarperError, match="Only SELECT"):
         sql.plan_sql("UPDATE dev.dog SET age = 1", catalog())
 
 
