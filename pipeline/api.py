@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from . import codec
-from .auth.policy import Directory, Principal
+from .auth.directory import Directory, Principal
 from .config import Settings
 from .contract.errors import INVALID_JSON, HarperError
 from .contract.permissions import LOGIN_FAILED

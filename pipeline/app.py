@@ -15,11 +15,11 @@ import faust
 
 from .api import Api
 from .config import Settings
-from .jobs import fold as jobs
+from .jobs.fold import fold
 from .kafka import topics
 from .ops.dispatch import Operations
 from .runtime import Worker
-from .shard.apply import apply_command
+from .shard.writer import ShardWriter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     worker = Worker(settings)
     operations = Operations(worker)
+    writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile)
     api = Api(operations, worker.directory, settings)
 
     def source(name: str) -> faust.TopicT:
@@ -70,15 +71,15 @@ def create_app(settings: Settings) -> faust.App:
         await worker.ready.wait()
         async for event in stream.events():
             message = event.message
-            await operations.intake(message.key, message.value, message.partition, message.offset,
-                                    message.timestamp)
+            await operations.intake.handle(message.key, message.value, message.partition, message.offset,
+                                           message.timestamp)
 
     @app.agent(source("shard-log"))
     async def shard_writer(stream):
         await worker.ready.wait()
         async for event in stream.events():
             message = event.message
-            await apply_command(worker, message.partition, message.offset, message.value)
+            await writer.apply_command(message.partition, message.offset, message.value)
 
     @app.agent(source("job-status"))
     async def tracker(stream):
@@ -92,9 +93,9 @@ def create_app(settings: Settings) -> faust.App:
 
 async def track(worker: Worker, ev: dict) -> None:
     """Fold one job event; publish the completion it implies."""
-    record, follow = jobs.fold(worker.jobs.get(ev["job_id"]), ev)
+    record, follow = fold(worker.jobs.get(ev["job_id"]), ev)
     if follow is not None:
-        record, _ = jobs.fold(record, follow)
+        record, _ = fold(record, follow)
         await worker.bus.send_avro("job-status", follow, key=ev["job_id"].encode())
     if record is not None:
         await worker.jobs_log.put(ev["job_id"], record, wait=False)

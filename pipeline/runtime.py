@@ -1,19 +1,24 @@
-"""What one worker process holds: its producer, the catalog and jobs views, its shard stores."""
+"""What one worker process holds: its producer, the views of the compacted topics, the replies it waits for,
+its shard stores.
+
+The operations (:mod:`pipeline.ops`) and the agents (:mod:`pipeline.app`)
+are built from this; each takes the parts it needs.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
-from .auth.policy import Directory
+from .auth.directory import Directory
 from .catalog import Catalog
 from .config import Settings
-from .jobs.fold import JobsView
+from .jobs.view import JobsView
 from .kafka.bus import Bus
 from .kafka.localstate import LocalState
 from .kafka.logview import LogView
+from .kafka.topics import TopicMismatch
 from .query.gather import Replies
-from .shard.rocksdb import ShardStore
+from .shard.stores import ShardStores
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,7 @@ class Worker:
         self.directory = Directory()
         self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
         self.replies = Replies(self.bus)
-        self.stores: dict[int, ShardStore] = {}
-        self.shards = settings.shard_partitions
+        self.stores = ShardStores(settings.data_dir / "shards")
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -46,14 +50,15 @@ class Worker:
             await self.auth_log.put(key, value)
             if key.startswith("user/"):
                 log.info("created the first super user", extra={"username": self.settings.admin_username})
-        self.shards = len(await self.bus.partitions("shard-log"))
-        for path in sorted((self.settings.data_dir / "shards").glob("[0-9]*")):
-            self.store(int(path.name))
+        shards = len(await self.bus.partitions("shard-log"))
+        if shards != self.settings.shard_partitions:  # create_topics checked it; a topic recreated since?
+            raise TopicMismatch(f"shard-log has {shards} partitions but {self.settings.shard_partitions} are "
+                                "configured; recreate it or change the partition setting")
+        self.stores.open_existing()
         tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases())
-        records = sum(store.estimated_records() for store in self.stores.values())
         self.ready.set()
-        log.info("worker ready", extra={"shards": self.shards, "data_dir": str(self.settings.data_dir),
-                                        "tables": tables, "records_estimated": records})
+        log.info("worker ready", extra={"shards": shards, "data_dir": str(self.settings.data_dir),
+                                        "tables": tables, "records_estimated": self.stores.estimated_records()})
 
     async def stop(self) -> None:
         await self.replies.stop()
@@ -61,16 +66,5 @@ class Worker:
         await self.jobs_log.stop()
         await self.auth_log.stop()
         await self.bus.stop()
-        for store in self.stores.values():
-            store.close()
-        self.stores.clear()
+        self.stores.close()
         self.state.close()
-
-    def store(self, shard: int) -> ShardStore:
-        store = self.stores.get(shard)
-        if store is None:
-            store = self.stores[shard] = ShardStore(self.shard_path(shard))
-        return store
-
-    def shard_path(self, shard: int) -> Path:
-        return self.settings.data_dir / "shards" / f"{shard:04d}"

@@ -1,8 +1,10 @@
 """A small client of the Operations API, for the CLI: the same path, checks and permissions as any Harper client."""
 from __future__ import annotations
 
+import argparse
 import base64
 import json
+import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -34,3 +36,17 @@ class ApiClient:
         except (OSError, ValueError):
             return False
         return True
+
+def api_for(settings: Settings, args: argparse.Namespace) -> ApiClient | None:
+    """The API to go through (it authenticates and checks permissions), or None to use Kafka directly."""
+    if getattr(args, "kafka", False):
+        return None
+    client = ApiClient(settings)
+    return client if client.is_up() else None
+
+
+def ok_or_exit(status: int, body: Any) -> Any:
+    if status != 200:
+        print(json.dumps(body), file=sys.stderr)
+        sys.exit(1)
+    return body

@@ -1,4 +1,4 @@
-"""Jobs: the JobStatus events every stage emits, and the tracker that folds them into job records.
+"""The tracker's fold: a job's events into its record, and the completion they imply (pure).
 
 Events of one job share a ``job-status`` partition (keyed by job id), so the
 tracker that owns the partition sees them in order. It keeps the job record
@@ -18,52 +18,15 @@ job's ``operations`` message after its worker died continues from there.
 """
 from __future__ import annotations
 
-import os
-import socket
-import time
-import uuid
-from typing import Any, Callable
+from typing import Any
 
 from .. import codec
 from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, loaded_message
 from ..contract.operations import DELETE_BEFORE
-
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
-
-IN_PROGRESS, COMPLETE, ERROR = "IN_PROGRESS", "COMPLETE", "ERROR"
-FINAL = frozenset({COMPLETE, ERROR})
+from .events import COMPLETE, FINAL, IN_PROGRESS, event
 
 #: job types whose result is a per-key answer (synchronous writes)
 WRITE_TYPES = frozenset({"insert", "update", "upsert", "delete"})
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def job_id_of_message(topic: str, partition: int, offset: int, timestamp_ms: int) -> str:
-    """The job id of an operation produced without one: where it is in the log, and when it was written
-    (the embedded broker counts offsets from zero again after a restart)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}@{timestamp_ms}"))
-
-
-def event(job_id: str, kind: str, status: str = IN_PROGRESS, **fields: Any) -> dict[str, Any]:
-    """A JobStatus record (see topics/job-status.avsc)."""
-    record: dict[str, Any] = {
-        "job_id": job_id, "event": kind, "status": status, "time": now_ms(), "type": None, "user": None,
-        "worker": WORKER_NAME, "shard": None, "seq": None, "parsed": 0, "written": 0, "shard_commands": None,
-        "message": None, "message_is_json": False, "result": None, "detail": None,
-    }
-    message = fields.pop("message", None)
-    if isinstance(message, (dict, list)):
-        record["message"], record["message_is_json"] = codec.dumps(message).decode(), True
-    else:
-        record["message"] = message
-    result = fields.pop("result", None)
-    if result is not None:
-        record["result"] = codec.dumps(result).decode()
-    record.update(fields)
-    return record
 
 
 def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
@@ -141,42 +104,3 @@ def all_applied(record: dict[str, Any], commands: list[int]) -> bool:
     applied = record.get("_applied") or []
     applied = applied + [0] * (len(commands) - len(applied))
     return all(a >= c for a, c in zip(applied, commands))
-
-
-class JobsView:
-    """Every job record, folded from the ``jobs`` topic."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-
-    def fold(self, key: str, value: dict[str, Any] | None) -> None:
-        if value is None:
-            self.records.pop(key, None)
-            return
-        current = self.records.get(key)
-        if current is None or value.get("_v", 0) >= current.get("_v", 0):
-            self.records[key] = value
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        return self.records.get(job_id)
-
-    def caught_up(self, job_id: str, batches: int, commands: list[int]) -> Callable[[], bool]:
-        """A check for :meth:`LogView.wait_for`: the record holds the checkpoint after ``batches`` source
-        batches (or a later one), and every shard has applied ``commands[shard]`` of the job's commands."""
-        def check() -> bool:
-            record = self.records.get(job_id) or {}
-            if record.get("status") in FINAL:
-                return True
-            return (record.get("_resume") or {}).get("batches", 0) >= batches and all_applied(record, commands)
-        return check
-
-    def final(self, job_id: str) -> Callable[[], dict | None]:
-        """A check for :meth:`LogView.wait_for`: the record once the job has ended."""
-        def check() -> dict | None:
-            record = self.records.get(job_id)
-            return record if record and record["status"] in FINAL else None
-        return check
-
-    def started_between(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
-        return [r for r in self.records.values()
-                if r.get("start_datetime") is not None and start_ms < r["start_datetime"] < end_ms]

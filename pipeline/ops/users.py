@@ -8,18 +8,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
-from ..auth.policy import Directory, Principal, hash_password
+from ..auth.directory import Directory, Principal
+from ..auth.passwords import hash_password
+from ..catalog import Catalog
 from ..contract.answers import altered_user_answer, deleted_message, user_added_message
 from ..contract.errors import HarperError
 from ..contract.validate_users import (validate_add_user, validate_alter_user, validate_drop_role, validate_drop_user,
                                        validate_role)
-from ..runtime import Worker
+from ..kafka.logview import LogView
 
 
 class UserOperations:
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.directory: Directory = worker.directory
+    def __init__(self, directory: Directory, auth_log: LogView, catalog: Catalog) -> None:
+        self.directory = directory
+        self.auth_log = auth_log
+        self.catalog = catalog
         self.handlers: dict[str, Callable[[dict, Principal | None], Any]] = {
             "add_user": self.add_user, "alter_user": self.alter_user, "drop_user": self.drop_user,
             "list_users": self.list_users, "user_info": self.user_info,
@@ -28,7 +31,7 @@ class UserOperations:
         }
 
     async def _put(self, record: tuple[str, Any]) -> None:
-        await self.worker.auth_log.put(*record)
+        await self.auth_log.put(*record)
 
     # ---- users ---------------------------------------------------------------------------------
     async def add_user(self, op: dict, principal: Principal | None) -> dict:
@@ -52,7 +55,7 @@ class UserOperations:
 
     async def drop_user(self, op: dict, principal: Principal | None) -> dict:
         username = validate_drop_user(op, op.get("username") in self.directory.users)
-        await self.worker.auth_log.put(f"user/{username}", None)
+        await self.auth_log.put(f"user/{username}", None)
         return {"message": deleted_message(username)}
 
     async def list_users(self, op: dict, principal: Principal | None) -> list:
@@ -66,14 +69,14 @@ class UserOperations:
     # ---- roles ---------------------------------------------------------------------------------
     async def add_role(self, op: dict, principal: Principal | None) -> dict:
         names = [r.get("role") for r in self.directory.roles.values()] + list(self.directory.roles)
-        op = validate_role(op, self.worker.catalog, names, altering=False)
+        op = validate_role(op, self.catalog, names, altering=False)
         role_id = str(op.get("id") or op["role"])
         key, record = self.directory.role_record(role_id, op["role"], op["permission"])
         await self._put((key, record))
         return record
 
     async def alter_role(self, op: dict, principal: Principal | None) -> dict:
-        op = validate_role(op, self.worker.catalog, (), altering=True)
+        op = validate_role(op, self.catalog, (), altering=True)
         role = self.directory.roles.get(op["id"])
         if role is None:
             raise HarperError("Invalid role id", 404)
@@ -85,7 +88,7 @@ class UserOperations:
     async def drop_role(self, op: dict, principal: Principal | None) -> dict:
         role_id = self.directory.role_id(op.get("id"))
         validate_drop_role(op, role_id is not None, self.directory.users_of(role_id) if role_id else [])
-        await self.worker.auth_log.put(f"role/{role_id}", None)
+        await self.auth_log.put(f"role/{role_id}", None)
         return {"message": deleted_message(str(op["id"]))}
 
     async def list_roles(self, op: dict, principal: Principal | None) -> list:

@@ -1,87 +1,27 @@
-"""Scatter-gather scans: a SCAN command to every shard, their rows gathered back in key order.
+"""The requester side of a scan: a SCAN command to every shard, their rows gathered back in key order.
 
 A scan travels ``shard-log`` like every write, so it sees exactly the writes
-that were in the log before it. Each shard streams its matching rows, in
-key order, to ``export-results`` under the scan's id; the requester merges
-the shards' streams by key, so the result is in primary-key order as
-Harper's is.
+that were in the log before it. Each shard streams its matching rows, in key
+order, to ``export-results`` under the scan's id (:mod:`pipeline.shard.scan`);
+the requester merges the shards' streams by key, so the result is in
+primary-key order as Harper's is.
 """
 from __future__ import annotations
 
 import asyncio
 import heapq
-import logging
+import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .. import codec
 from ..kafka import topics
 from ..kafka.bus import Bus, stop_reading
-from ..shard.rocksdb import ShardStore
-
-log = logging.getLogger(__name__)
-
-#: rows per ExportResult message
-ROWS_PER_MESSAGE = 1000
-
-Predicate = Callable[[dict[str, Any]], bool]
+from ..shard.splitter import broadcast, command
 
 
-# ---- the shard side -------------------------------------------------------------------------
-def matching_rows(store: ShardStore, spec: dict[str, Any],
-                  predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
-    """The rows of one shard that a scan asks for, in key order, as stored: decoded only to be filtered."""
-    database, table = spec["database"], spec["table"]
-    if spec.get("keys") is not None:
-        rows = store.get_many_raw(database, table, spec["keys"])
-    else:
-        rows = store.scan_raw(database, table)
-    for key, raw in rows:
-        if predicate is None or predicate(codec.loads(raw)):
-            yield key, raw
-
-
-async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],
-                      count_only: bool = False) -> int:
-    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count.
-
-    A ROWS message carries lines of ``<hex key>\\t<row JSON>``: the stored bytes pass
-    through to the sink without being decoded and encoded again.
-    """
-    seq = count = 0
-    chunk: list[bytes] = []
-    key = scan_id.encode()
-
-    async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
-        nonlocal seq
-        await bus.send_avro("export-results", {"job_id": scan_id, "shard": shard, "kind": kind, "seq": seq,
-                                                "rows": payload, "count": n, "message": message}, key=key)
-        seq += 1
-
-    try:
-        for encoded_key, raw in rows:
-            if count_only:
-                count += 1
-                continue
-            chunk.append(b"%s\t%s\n" % (encoded_key.hex().encode(), raw))
-            if len(chunk) >= ROWS_PER_MESSAGE:
-                count += len(chunk)
-                await send("ROWS", b"".join(chunk), len(chunk))
-                chunk = []
-    except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
-        log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
-        await send("ERROR", b"", count, f"shard {shard}: {err}")
-        return count
-    if chunk:
-        count += len(chunk)
-        await send("ROWS", b"".join(chunk), len(chunk))
-    await send("DONE", b"", count)
-    return count
-
-
-# ---- the requester side ---------------------------------------------------------------------
 class ScanError(RuntimeError):
     pass
 
@@ -211,3 +151,23 @@ async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memor
         elif sink is not None:
             sink.add(result["shard"], result["rows"])
     return sum(done.values())
+
+
+class Scanner:
+    """A requester's scans: a SCAN command to every shard, ordered after every write before it."""
+
+    def __init__(self, bus: Bus, replies: Replies, shards: int) -> None:
+        self.bus = bus
+        self.replies = replies
+        self.shards = shards
+
+    async def scan(self, spec: dict, sink: Memory | Spill | None, timeout: float = 600) -> int:
+        """Run one scan; its rows go to ``sink`` (None: only count them). Returns the row count."""
+        scan_id = str(uuid.uuid4())
+        queue = self.replies.open(scan_id)
+        try:
+            await broadcast(self.bus, self.shards,
+                            command("SCAN", scan_id, spec["database"], spec["table"], payload=codec.dumps(spec)))
+            return await collect(queue, self.shards, timeout, sink)
+        finally:
+            self.replies.close(scan_id)

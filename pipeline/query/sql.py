@@ -26,7 +26,7 @@ from .. import codec
 from ..catalog import Catalog, TableDef
 from ..contract.answers import database_missing, table_missing
 from ..contract.errors import HarperError
-from .nosql import Plan, Rows, all_attributes
+from .plan import Plan, Rows, all_attributes
 
 _COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
                 exp.LT: "less_than", exp.LTE: "less_than_equal"}

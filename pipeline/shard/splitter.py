@@ -19,7 +19,6 @@ from .. import codec
 from ..catalog import TableDef
 from ..contract.answers import UPDATE_NEEDS_KEY
 from ..contract.errors import HarperError
-from ..jobs import fold as jobs
 from ..kafka.bus import Bus
 
 #: commands produced but not yet acknowledged by the broker, per job
@@ -137,6 +136,3 @@ class Splitter:
         while len(self._in_flight) > MAX_IN_FLIGHT:
             await self._in_flight.popleft()
 
-
-def split_done(job_id: str, parsed: int, commands: list[int]) -> dict[str, Any]:
-    return jobs.event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands)

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
 from harness import CONFORMANCE, WorkerProcess, cli, wait_until
-from pipeline.jobs import fold as jobs
+from pipeline.jobs import events as jobs
 from pipeline.kafka.broker import free_port
 
 DOGS = CONFORMANCE / "data" / "dogs.csv"

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.catalog import Catalog
 from pipeline.contract.errors import HarperError
-from pipeline.query import nosql as search, sql
+from pipeline.query import nosql, plan, sort, sql
+from pipeline.query.predicate import compile_predicate
 
 ROWS = [{"id": 1, "name": "Penny", "age": 7, "w": 38.5}, {"id": 2, "name": "penne", "age": "7"},
         {"id": 3, "name": "Alby", "age": None, "w": 9.25}, {"id": 4, "name": "Kato", "w": 80}]
@@ -23,7 +24,7 @@ def catalog() -> Catalog:
 
 
 def matching(tree) -> list[int]:
-    predicate = search.compile_predicate({"conditions": tree})
+    predicate = compile_predicate({"conditions": tree})
     return [r["id"] for r in ROWS if predicate(r)]
 
 
@@ -32,7 +33,7 @@ def matching(tree) -> list[int]:
     ("P*y", ("equals", "P*y")), ("***abc", ("ends_with", "**abc")), (7, ("equals", 7)),
 ])
 def test_search_by_value_wildcards(value, expected):
-    condition = search.value_condition("name", value)
+    condition = nosql.value_condition("name", value)
     assert (None if condition is None else (condition["search_type"], condition["search_value"])) == expected
 
 
@@ -75,13 +76,13 @@ def test_sql_errors():
 
 
 def test_a_large_sort_runs_on_disk_and_stays_stable(monkeypatch):
-    monkeypatch.setattr(search, "SORT_RUN", 7)
+    monkeypatch.setattr(sort, "SORT_RUN", 7)
     rnd = random.Random(3)
     rows = [{"id": i, "a": rnd.choice([None, 1, 2, "x", 3.5]), "b": rnd.randint(0, 5)} for i in range(100)]
     keys = [("a", True), ("b", False)]
     expected = list(rows)
     for attribute, descending in reversed(keys):
-        expected.sort(key=lambda r: search.order_key(r.get(attribute)), reverse=descending)
-    assert list(search._sort(iter(rows), keys, "id")) == expected
+        expected.sort(key=lambda r: plan.order_key(r.get(attribute)), reverse=descending)
+    assert list(sort.sort_rows(iter(rows), keys, "id")) == expected
     merged = iter(rows)
-    assert search._sort(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes
+    assert sort.sort_rows(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from pipeline import codec
-from pipeline.jobs import fold as jobs
+from pipeline.jobs.events import event
+from pipeline.jobs.fold import fold
 from pipeline.shard.apply import apply_to_store
 from pipeline.shard.rocksdb import ShardStore
 from pipeline.shard.splitter import command
@@ -53,16 +54,16 @@ def test_keys_keep_harpers_order_and_exactness(tmp_path):
 
 
 def test_a_repeated_batch_report_counts_once():
-    record, follow = jobs.fold(None, jobs.event("j", "CREATED", type="csv_data_load"))
-    record, _ = jobs.fold(record, jobs.event("j", "SPLIT_DONE", parsed=3, shard_commands=[1, 1]))
-    record, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
+    record, follow = fold(None, event("j", "CREATED", type="csv_data_load"))
+    record, _ = fold(record, event("j", "SPLIT_DONE", parsed=3, shard_commands=[1, 1]))
+    record, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
     assert follow is None
-    again, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
+    again, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
     assert again is None and follow is None  # the redelivered report changes nothing
-    record, follow = jobs.fold(record, jobs.event("j", "BATCH_APPLIED", shard=1, seq=0, parsed=1, written=0))
+    record, follow = fold(record, event("j", "BATCH_APPLIED", shard=1, seq=0, parsed=1, written=0))
     assert follow["event"] == "COMPLETE" and follow["message"] == "successfully loaded 2 of 3 records"
-    final, _ = jobs.fold(record, follow)
-    assert final["status"] == "COMPLETE" and jobs.fold(final, follow) == (None, None)
+    final, _ = fold(record, follow)
+    assert final["status"] == "COMPLETE" and fold(final, follow) == (None, None)
 
 
 

@@ -1,0 +1,36 @@
+"""This worker's shard stores: one RocksDB per ``shard-log`` partition it has applied, under ``data_dir/shards``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .rocksdb import ShardStore
+
+
+class ShardStores:
+    """The stores of the shards this worker holds or has held, opened on first use and kept open."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.opened: dict[int, ShardStore] = {}
+
+    def store(self, shard: int) -> ShardStore:
+        store = self.opened.get(shard)
+        if store is None:
+            store = self.opened[shard] = ShardStore(self.path(shard))
+        return store
+
+    def path(self, shard: int) -> Path:
+        return self.directory / f"{shard:04d}"
+
+    def open_existing(self) -> None:
+        """Open every store the data directory holds (a worker restarted, or restored from a snapshot)."""
+        for path in sorted(self.directory.glob("[0-9]*")):
+            self.store(int(path.name))
+
+    def estimated_records(self) -> int:
+        return sum(store.estimated_records() for store in self.opened.values())
+
+    def close(self) -> None:
+        for store in self.opened.values():
+            store.close()
+        self.opened.clear()
