@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from .errors import PipelineError
+
 _OPTS = orjson.OPT_NON_STR_KEYS
 
 
@@ -37,7 +39,7 @@ _STR = b"\x20"
 _SIGN = 1 << 63
 
 
-class InvalidKey(ValueError):
+class InvalidKey(PipelineError):
     """A primary key value of a type Harper does not accept."""
 
 

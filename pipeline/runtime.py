@@ -14,9 +14,9 @@ from .catalog import Catalog
 from .config import Settings
 from .jobs.view import JobsView
 from .kafka.bus import Bus
+from .kafka.exceptions import TopicMismatch
 from .kafka.localstate import LocalState
 from .kafka.logview import LogView
-from .kafka.topics import TopicMismatch
 from .query.gather import Replies
 from .shard.stores import ShardStores
 

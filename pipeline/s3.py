@@ -1,4 +1,4 @@
-"""S3 access for import_from_s3 and export_to_s3: clients, and errors a person can act on.
+"""S3 access for import_from_s3, export_to_s3 and snapshots: clients, and errors a person can act on.
 
 Credentials come from the operation's ``s3`` object when it has them, else
 from the worker's environment (the standard AWS chain: variables, profile,
@@ -14,7 +14,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Settings
-from .contract.errors import HarperError
+from .errors import PipelineError
+
+
+class S3Error(PipelineError):
+    """An S3 request that failed: S3's own text first (Harper passes it through), then what and where."""
+
 
 #: S3 is asked again on a dropped connection; a cut that outlasts these fails the job
 _RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60)
@@ -31,16 +36,16 @@ def client(s3: dict[str, Any], settings: Settings):
     return boto3.session.Session().client("s3", **kwargs)
 
 
-def error(err: Exception, bucket: str, key: str) -> HarperError:
+def error(err: Exception, bucket: str, key: str) -> S3Error:
     """An S3 failure as the job's message: S3's own text first (Harper passes it through), then what and where."""
     if isinstance(err, ClientError):
         details = err.response.get("Error", {})
         code = details.get("Code", "Unknown")
         text = details.get("Message") or str(code)
-        return HarperError(f"{text} (S3 error {code} for bucket '{bucket}', key '{key}')")
+        return S3Error(f"{text} (S3 error {code} for bucket '{bucket}', key '{key}')")
     if isinstance(err, BotoCoreError):
-        return HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
-    return HarperError(f"{err} (S3 bucket '{bucket}', key '{key}')")
+        return S3Error(f"{err} (S3 bucket '{bucket}', key '{key}')")
+    return S3Error(f"{err} (S3 bucket '{bucket}', key '{key}')")
 
 
 S3_ERRORS = (ClientError, BotoCoreError)

@@ -37,5 +37,5 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> None:
     except FileNotFoundError as err:
         sys.exit(f"harper-pipeline: {err}")
     except s3.S3_ERRORS as err:
-        sys.exit(f"harper-pipeline: {s3.error(err, *parse_s3_url(args.snapshot)).message}")
+        sys.exit(f"harper-pipeline: {s3.error(err, *parse_s3_url(args.snapshot))}")
     print(json.dumps({"restored_shards": shards, "data_dir": str(settings.data_dir)}))

@@ -22,14 +22,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ..config import Settings
+from .exceptions import TopicMismatch
 
 log = logging.getLogger(__name__)
 
 TOPICS_DIR = Path(__file__).resolve().parent.parent / "schemas"
-
-
-class TopicMismatch(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

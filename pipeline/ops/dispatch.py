@@ -19,13 +19,14 @@ from ..contract.errors import INVALID_JSON, MISSING_OPERATION, operation_not_fou
 from ..contract.operations import DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
 from ..contract.permissions import SUPER_USER_ONLY
 from ..contract.validate_jobs import validate_job
+from ..contract.validate_sql import references
+from ..errors import PipelineError
 from ..jobs.events import ERROR, emit, event
-from ..query import sql
 from ..query.gather import Scanner
 from ..runtime import Worker
 from .catalog import CatalogOperations
 from .deletes import Deletes
-from .errors import job_error
+from .errors import answer_for, job_error
 from .exports import Exports
 from .intake import Intake
 from .jobs import JobOperations
@@ -62,6 +63,15 @@ class Operations:
 
     async def call(self, op: Any, principal: Principal | None) -> Any:
         """Answer one operation body as ``principal`` (None: from the topic, trusted). Raises HarperError."""
+        try:
+            return await self._call(op, principal)
+        except PipelineError as err:
+            answer = answer_for(err)
+            if answer is None or answer is err:
+                raise
+            raise answer from None
+
+    async def _call(self, op: Any, principal: Principal | None) -> Any:
         if not isinstance(op, dict):
             raise INVALID_JSON()
         name = op.get("operation")
@@ -72,7 +82,7 @@ class Operations:
             raise operation_not_found(name)
         await self.tables.catch_up()  # see catalog changes made through any worker
         op = self.authorizer.narrow(op, principal)
-        self.authorizer.check(op, principal, sql.references)  # Harper checks permissions before anything else
+        self.authorizer.check(op, principal, references)  # Harper checks permissions before anything else
         if name in JOB_OPERATIONS:
             return await self.jobs.submit(op, principal.username if principal else None)
         if handler is None:

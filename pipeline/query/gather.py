@@ -20,10 +20,7 @@ from .. import codec
 from ..kafka import topics
 from ..kafka.bus import Bus, stop_reading
 from ..shard.splitter import broadcast, command
-
-
-class ScanError(RuntimeError):
-    pass
+from .exceptions import ScanError
 
 
 class Replies:

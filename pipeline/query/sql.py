@@ -1,8 +1,9 @@
 """Harper's ``sql`` operation (SELECT): pushed down to the shard scans, finished in DuckDB when needed.
 
-The statement is parsed with sqlglot. Each table it reads becomes a scan;
-the WHERE filter of a single-table statement is pushed down to the shards as
-a condition tree when every part of it can be expressed as one. A statement
+The statement is parsed and checked by :mod:`pipeline.contract.validate_sql`.
+Each table it reads becomes a scan; the WHERE filter of a single-table
+statement is pushed down to the shards as a condition tree when every part
+of it can be expressed as one. A statement
 that only filters and picks columns is then finished in Python, keeping the
 stored JSON values exactly; anything more (joins, ORDER BY, LIMIT, DISTINCT,
 GROUP BY, aggregates, expressions) runs in DuckDB over the gathered rows,
@@ -18,14 +19,12 @@ from datetime import date, datetime
 from typing import Any, Iterator
 
 import duckdb
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from .. import codec
 from ..catalog import Catalog, TableDef
-from ..contract.answers import database_missing, table_missing
-from ..contract.errors import HarperError
+from ..contract.validate_sql import parse, tables as tables_read
+from .exceptions import SearchFailed
 from .plan import Plan, Rows, all_attributes
 
 _COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
@@ -37,65 +36,6 @@ _FLIPPED = {"equals": "equals", "not_equal": "not_equal", "greater_than": "less_
 
 class _NotPushable(Exception):
     pass
-
-
-def parse(sql: str) -> exp.Expression:
-    try:
-        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
-    except ParseError as err:
-        detail = err.errors[0] if err.errors else {}
-        where = f" at line {detail.get('line')}, column {detail.get('col')}" if detail.get("line") else ""
-        raise HarperError(f"Invalid SQL{where}: {detail.get('description') or err}. Please ensure your SQL "
-                                 "is valid. Try adding backticks to reserved words and schema table references.")
-    if len(statements) != 1:
-        raise HarperError("Exactly one SQL statement is expected")
-    statement = statements[0]
-    if not isinstance(statement, exp.Select):
-        raise HarperError(f"Only SELECT statements are supported here, not {statement.key.upper()}")
-    return statement
-
-
-def _tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:
-    found = []
-    for node in statement.find_all(exp.Table):
-        if not node.db:
-            raise HarperError(f"schema not defined for table {node.name}", 500)
-        if not catalog.has_database(node.db):
-            raise HarperError(database_missing(node.db), 404)
-        table = catalog.table(node.db, node.name)
-        if table is None:
-            raise HarperError(table_missing(node.db, node.name), 404)
-        found.append((node, table))
-    if not found:
-        raise HarperError("A SELECT needs a FROM database.table")
-    return found
-
-
-def references(sql: Any) -> list[tuple[str, str, list[str]]]:
-    """(database, table, the columns named on it; ``*`` for all) for each table a statement reads.
-
-    For the permission check, before the statement is planned; a statement
-    that does not parse names nothing (planning it reports the error).
-    """
-    try:
-        statement = parse(sql) if isinstance(sql, str) else None
-    except HarperError:
-        statement = None
-    if statement is None:
-        return []
-    tables = [t for t in statement.find_all(exp.Table) if t.db]
-    by_alias = {(t.alias or t.name): i for i, t in enumerate(tables)}
-    columns: list[list[str]] = [[] for _ in tables]
-    for node in statement.find_all(exp.Column, exp.Star):
-        star = isinstance(node, exp.Star) or isinstance(node.this, exp.Star)
-        if isinstance(node, exp.Star) and isinstance(node.parent, (exp.Column, exp.Count)):
-            continue  # counted as its column; COUNT(*) reads no attribute
-        qualifier = node.table if isinstance(node, exp.Column) else ""
-        targets = [by_alias[qualifier]] if qualifier in by_alias else range(len(tables)) if star or \
-            len(tables) == 1 else []
-        for i in targets:
-            columns[i].append("*" if star else node.name)
-    return [(t.db, t.name, cols) for t, cols in zip(tables, columns)]
 
 
 def _literal(node: exp.Expression) -> Any:
@@ -181,7 +121,7 @@ def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, s
 
 def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
     statement = parse(sql)
-    tables = _tables(statement, catalog)
+    tables = tables_read(statement, catalog)
     where = statement.args.get("where")
     pushed = None
     if where is not None and len(tables) == 1:
@@ -230,7 +170,7 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                     yield {n: (json.loads(v) if j and v is not None else _python(v))
                            for n, j, v in zip(names, is_json, row)}
         except duckdb.Error as err:
-            raise HarperError(f"There was a problem performing this search: {err}", 500) from None
+            raise SearchFailed(f"There was a problem performing this search: {err}") from None
         finally:
             connection.close()
 

@@ -17,9 +17,8 @@ from typing import Any, Iterable
 
 from .. import codec
 from ..catalog import TableDef
-from ..contract.answers import UPDATE_NEEDS_KEY
-from ..contract.errors import HarperError
 from ..kafka.bus import Bus
+from .exceptions import MissingKey
 
 #: commands produced but not yet acknowledged by the broker, per job
 MAX_IN_FLIGHT = 32
@@ -83,12 +82,9 @@ class Splitter:
             value = record.get(pk)
             if value is None:
                 if self.action == "update":
-                    raise HarperError(UPDATE_NEEDS_KEY)
+                    raise MissingKey(f"record {self.parsed} of the update has no value for its primary key '{pk}'")
                 value = self._keys()
-            try:
-                value = codec.normalize_key(value)
-            except codec.InvalidKey as err:
-                raise HarperError(str(err)) from None
+            value = codec.normalize_key(value)  # raises InvalidKey
             record[pk] = value
             shard = shard_of(self._prefix, codec.encode_key(value), self.shards)
             buffer = self._buffers[shard]
@@ -100,10 +96,7 @@ class Splitter:
         """Route a delete of ``keys`` (one DELETE_KEYS command per shard that holds some)."""
         per_shard: dict[int, list[Any]] = {}
         for value in keys:
-            try:
-                value = codec.normalize_key(value)
-            except codec.InvalidKey as err:
-                raise HarperError(str(err)) from None
+            value = codec.normalize_key(value)  # raises InvalidKey
             self.parsed += 1
             per_shard.setdefault(shard_of(self._prefix, codec.encode_key(value), self.shards), []).append(value)
         for shard, values in per_shard.items():

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
 from ..cells import type_cell
+from .exceptions import CsvError
 
 BLOCK = 1 << 20
 DELIMITERS = (",", "\t", "|", ";", "\x1e", "\x1f")
@@ -26,14 +27,6 @@ DELIMITERS = (",", "\t", "|", ";", "\x1e", "\x1f")
 SAMPLE_ROWS = 10
 
 csv.field_size_limit(1 << 30)
-
-
-class CsvError(ValueError):
-    """A CSV that cannot be loaded; the message names the line."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 @dataclass(frozen=True)

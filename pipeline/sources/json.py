@@ -6,13 +6,10 @@ from typing import Any, BinaryIO, Iterator
 import ijson
 
 from ..cells import cast_json_deep
+from .exceptions import JsonSourceError
 
 # the pure-Python backend keeps integers of any size exact; the C one overflows past 64 bits
 _ijson = ijson.get_backend("python")
-
-
-class JsonSourceError(ValueError):
-    """A JSON source that cannot be loaded."""
 
 
 def read_json_batches(stream: BinaryIO, batch_size: int = 1000, skip: int = 0) -> Iterator[list[dict[str, Any]]]:

@@ -18,16 +18,12 @@ import aiohttp
 
 from ..config import Settings
 from ..contract.answers import csv_url_failed, csv_url_status
-from ..contract.errors import HarperError
 from ..contract.validate_jobs import CSV_CONTENT_TYPES
+from .exceptions import UrlError, UrlRefused
 from .pipe import Pipe
 
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
-
-
-class UrlRefused(HarperError):
-    pass
 
 
 def _allowed(address: str, networks: tuple[str, ...]) -> bool:
@@ -47,7 +43,7 @@ async def check_address(url: str, settings: Settings) -> None:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parsed.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
-        raise HarperError(csv_url_failed(url, f"the host could not be resolved: {err.strerror}")) from None
+        raise UrlError(csv_url_failed(url, f"the host could not be resolved: {err.strerror}")) from None
     for *_, sockaddr in infos:
         if not _allowed(sockaddr[0], settings.url_allowed_networks):
             raise UrlRefused(csv_url_failed(
@@ -75,30 +71,30 @@ async def download(url: str, headers: dict[str, Any] | None, settings: Settings,
                         continue
                     await _stream(url, response, settings, pipe)
                     return
-            raise HarperError(csv_url_failed(url, f"more than {MAX_REDIRECTS} redirects"))
-    except HarperError as err:
+            raise UrlError(csv_url_failed(url, f"more than {MAX_REDIRECTS} redirects"))
+    except UrlError as err:
         await pipe.fail(err)
     except asyncio.TimeoutError:
-        await pipe.fail(HarperError(csv_url_failed(url, "the server did not answer in time")))
+        await pipe.fail(UrlError(csv_url_failed(url, "the server did not answer in time")))
     except aiohttp.ClientError as err:
-        await pipe.fail(HarperError(csv_url_failed(url, f"the download failed: {err}")))
+        await pipe.fail(UrlError(csv_url_failed(url, f"the download failed: {err}")))
 
 
 async def _stream(url: str, response: aiohttp.ClientResponse, settings: Settings, pipe: Pipe) -> None:
     if not 200 <= response.status < 300:
-        raise HarperError(csv_url_status(url, response.status, response.reason or ""))
+        raise UrlError(csv_url_status(url, response.status, response.reason or ""))
     content_type = response.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
-        raise HarperError(csv_url_failed(url, f"unsupported content type: {content_type}"))
+        raise UrlError(csv_url_failed(url, f"unsupported content type: {content_type}"))
     total = 0
     async for chunk in response.content.iter_chunked(CHUNK):
         total += len(chunk)
         if total > settings.url_max_bytes:
-            raise HarperError(csv_url_failed(
+            raise UrlError(csv_url_failed(
                 url, f"the body is larger than the limit of {settings.url_max_bytes} bytes (PIPELINE_URL_MAX_BYTES)"))
         await pipe.feed(chunk)
         if pipe.closed_by_reader:
             return
     if total == 0:
-        raise HarperError(csv_url_failed(url, "no csv found at url"))
+        raise UrlError(csv_url_failed(url, "no csv found at url"))
     await pipe.end()

@@ -1,0 +1,28 @@
+"""What a source raises when it cannot be read: the job ends in ERROR with the message, word for word."""
+from __future__ import annotations
+
+from ..errors import PipelineError
+
+
+class SourceError(PipelineError):
+    """A load's source that cannot be read or parsed; the message says what and where."""
+
+
+class CsvError(SourceError):
+    """A CSV that cannot be loaded; the message names the line."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class JsonSourceError(SourceError):
+    """A JSON source that cannot be loaded."""
+
+
+class UrlError(SourceError):
+    """csv_url_load could not fetch its URL (Harper's ``CSV Load failed from URL: ...`` text)."""
+
+
+class UrlRefused(UrlError):
+    """The URL is one a worker must not fetch (not http(s), or an address that is not public)."""
