@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402
 from run import Api  # noqa: E402
 from pipeline import config  # noqa: E402
-from pipeline.kafka import topics  # noqa: E402
+from pipeline.records import JobEvent  # noqa: E402
 from pipeline.kafka.broker import EmbeddedBroker, free_port  # noqa: E402
 
 WORKERS = 3
@@ -46,9 +46,9 @@ async def batch_writers(settings: config.Settings, job_id: str) -> dict[int, col
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 for msg in messages:
-                    ev = topics.decode("job-status", msg.value)
-                    if ev["job_id"] == job_id and ev["event"] == "BATCH_APPLIED":
-                        writers[ev["shard"]][ev["worker"]] += 1
+                    ev = JobEvent.decode(msg.value)
+                    if ev.job_id == job_id and ev.event == "BATCH_APPLIED":
+                        writers[ev.shard][ev.worker] += 1
         return writers
     finally:
         await consumer.stop()

@@ -15,9 +15,10 @@ import faust
 
 from .api import Api
 from .config import Settings
+from .jobs.events import emit
 from .jobs.fold import fold
-from .kafka import topics
 from .ops.dispatch import Operations
+from .records import JobEvent
 from .runtime import Worker
 from .shard.writer import ShardWriter
 
@@ -85,17 +86,17 @@ def create_app(settings: Settings) -> faust.App:
     async def tracker(stream):
         await worker.ready.wait()
         async for event in stream.events():
-            await track(worker, topics.decode("job-status", event.message.value))
+            await track(worker, JobEvent.decode(event.message.value))
 
     app.pipeline_worker = worker  # type: ignore[attr-defined]
     return app
 
 
-async def track(worker: Worker, ev: dict) -> None:
+async def track(worker: Worker, ev: JobEvent) -> None:
     """Fold one job event; publish the completion it implies."""
-    record, follow = fold(worker.jobs.get(ev["job_id"]), ev)
+    record, follow = fold(worker.jobs.get(ev.job_id), ev)
     if follow is not None:
         record, _ = fold(record, follow)
-        await worker.bus.send_avro("job-status", follow, key=ev["job_id"].encode())
+        await emit(worker.bus, follow)
     if record is not None:
-        await worker.jobs_log.put(ev["job_id"], record, wait=False)
+        await worker.jobs_log.put(ev.job_id, record, wait=False)

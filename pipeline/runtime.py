@@ -17,7 +17,7 @@ from .kafka.bus import Bus
 from .kafka.exceptions import TopicMismatch
 from .kafka.localstate import LocalState
 from .kafka.logview import LogView
-from .query.gather import Replies
+from .kafka.replies import Replies
 from .shard.stores import ShardStores
 
 log = logging.getLogger(__name__)

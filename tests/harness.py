@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
 from pipeline.kafka import topics
+from pipeline.records import JobEvent
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -173,7 +175,7 @@ def wait_until(found: Callable[[], Any], what: str, timeout: float = 120) -> Any
 
 def job_events(settings: Settings, job_id: str) -> list[dict]:
     """Every event of one job on ``job-status``, in order."""
-    events = [topics.decode("job-status", value) for value in read_everything(settings, "job-status")]
+    events = [dataclasses.asdict(JobEvent.decode(value)) for value in read_everything(settings, "job-status")]
     return [ev for ev in events if ev["job_id"] == job_id]
 
 

@@ -15,10 +15,10 @@ from ..config import Settings
 from ..contract.answers import job_search_view, job_view
 from ..contract.operations import JOB_OPERATIONS
 from ..contract.validate_jobs import validate_search_jobs
-from ..jobs.events import ERROR, FINAL, event
+from ..jobs.events import ERROR, FINAL, emit, event
 from ..jobs.fold import fold
 from ..jobs.view import JobsView
-from ..kafka import topics
+from ..records import JobEvent
 from .client import ApiClient, api_for, ok_or_exit
 from .run import resolved
 
@@ -64,9 +64,8 @@ class Progress:
 
 
 async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     from ..kafka.bus import Bus
+    from ..kafka.consumers import assigned_consumer
 
     job_id = str(uuid.uuid4())
     bus = Bus(settings)
@@ -74,18 +73,11 @@ async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> 
     consumer = None
     try:
         if wait:
-            consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                        enable_auto_commit=False, fetch_max_wait_ms=200)
-            await consumer.start()
-            parts = [TopicPartition(bus.topic("job-status"), p) for p in await bus.partitions("job-status")]
-            consumer.assign(parts)
-            await consumer.seek_to_end(*parts)
-            for tp in parts:  # pin the starting point before the operation exists
-                await consumer.position(tp)
+            # the starting point is pinned before the operation exists
+            consumer, _ = await assigned_consumer(bus, JobEvent.TOPIC, "end", fetch_max_wait_ms=200)
         envelope = {"job_id": job_id, "user": user, "request": op}
         if op.get("operation") in JOB_OPERATIONS:
-            await bus.send_avro("job-status", event(job_id, "CREATED", type=op["operation"], user=user),
-                                key=job_id.encode())
+            await emit(bus, event(job_id, "CREATED", type=op["operation"], user=user))
         await bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
         print(job_id, file=sys.stderr if wait else sys.stdout, flush=True)
         if consumer is None:
@@ -96,8 +88,8 @@ async def submit(settings: Settings, op: dict, wait: bool, user: str | None) -> 
             batches = await consumer.getmany(timeout_ms=1000)
             for messages in batches.values():
                 for msg in messages:
-                    ev = topics.decode("job-status", msg.value)
-                    if ev["job_id"] == job_id:
+                    ev = JobEvent.decode(msg.value)
+                    if ev.job_id == job_id:
                         record = fold(record, ev)[0] or record
                         if record is not None:
                             progress.show(record)

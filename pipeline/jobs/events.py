@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import codec
 from ..kafka.bus import Bus
+from ..records import JobEvent
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -30,31 +31,22 @@ def job_id_of_message(topic: str, partition: int, offset: int, timestamp_ms: int
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}@{timestamp_ms}"))
 
 
-def event(job_id: str, kind: str, status: str = IN_PROGRESS, **fields: Any) -> dict[str, Any]:
-    """A JobStatus record (see topics/job-status.avsc)."""
-    record: dict[str, Any] = {
-        "job_id": job_id, "event": kind, "status": status, "time": now_ms(), "type": None, "user": None,
-        "worker": WORKER_NAME, "shard": None, "seq": None, "parsed": 0, "written": 0, "shard_commands": None,
-        "message": None, "message_is_json": False, "result": None, "detail": None,
-    }
-    message = fields.pop("message", None)
-    if isinstance(message, (dict, list)):
-        record["message"], record["message_is_json"] = codec.dumps(message).decode(), True
-    else:
-        record["message"] = message
-    result = fields.pop("result", None)
-    if result is not None:
-        record["result"] = codec.dumps(result).decode()
-    record.update(fields)
-    return record
+def event(job_id: str, kind: str, status: str = IN_PROGRESS, *, message: Any = None, result: Any = None,
+          **fields: Any) -> JobEvent:
+    """An event of this worker, now. A ``message`` that is an object (Harper's 403 body) travels as JSON text,
+    and so does a ``result``."""
+    is_json = isinstance(message, (dict, list))
+    return JobEvent(job_id, kind, status, now_ms(), worker=WORKER_NAME,
+                    message=codec.dumps(message).decode() if is_json else message, message_is_json=is_json,
+                    result=codec.dumps(result).decode() if result is not None else None, **fields)
 
 
-def split_done(job_id: str, parsed: int, commands: list[int]) -> dict[str, Any]:
+def split_done(job_id: str, parsed: int, commands: list[int]) -> JobEvent:
     return event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands)
 
 
-async def emit(bus: Bus, ev: dict[str, Any], wait: bool = False) -> None:
+async def emit(bus: Bus, ev: JobEvent, wait: bool = False) -> None:
     """Publish a job event, keyed by its job id; ``wait``: until the broker has it."""
-    future = await bus.send_avro("job-status", ev, key=ev["job_id"].encode())
+    future = await bus.send_record(ev, key=ev.job_id.encode())
     if wait:
         await future

@@ -23,6 +23,7 @@ from typing import Any
 from .. import codec
 from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, loaded_message
 from ..contract.operations import DELETE_BEFORE
+from ..records import JobEvent
 from .events import COMPLETE, FINAL, IN_PROGRESS, event
 
 #: job types whose result is a per-key answer (synchronous writes)
@@ -43,35 +44,35 @@ def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     return loaded_message(written, parsed), None
 
 
-def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, Any] | None, dict | None]:
+def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | None, JobEvent | None]:
     """Fold one event into a job record. Returns (new record or None if unchanged, a follow-up event to emit)."""
-    kind = ev["event"]
+    kind = ev.event
     if record is None:
         # Harper's record is CREATED for an instant; a client only ever sees IN_PROGRESS (BEHAVIOUR.md)
-        record = {"id": ev["job_id"], "type": ev.get("type"), "user": ev.get("user"), "status": IN_PROGRESS,
-                  "created_datetime": ev["time"], "start_datetime": ev["time"], "_v": 0}
+        record = {"id": ev.job_id, "type": ev.type, "user": ev.user, "status": IN_PROGRESS,
+                  "created_datetime": ev.time, "start_datetime": ev.time, "_v": 0}
     elif record["status"] in FINAL:
         return None, None
     record = dict(record)
     record["_v"] = record.get("_v", 0) + 1
     for name in ("type", "user"):
-        if ev.get(name) and not record.get(name):
-            record[name] = ev[name]
+        if getattr(ev, name) and not record.get(name):
+            record[name] = getattr(ev, name)
     workers = record.setdefault("_workers", [])
-    if ev.get("worker") and ev["worker"] not in workers and kind in ("STARTED", "RESUMED", "BATCH_APPLIED"):
-        record["_workers"] = [*workers, ev["worker"]]
+    if ev.worker and ev.worker not in workers and kind in ("STARTED", "RESUMED", "BATCH_APPLIED"):
+        record["_workers"] = [*workers, ev.worker]
     if kind == "STARTED":
-        record["start_datetime"] = ev["time"]
+        record["start_datetime"] = ev.time
     elif kind == "SPLIT_PROGRESS":
-        checkpoint = codec.loads(ev["detail"])
+        checkpoint = codec.loads(ev.detail)
         if checkpoint["batches"] > (record.get("_resume") or {}).get("batches", -1):
             record["_resume"] = checkpoint
     elif kind == "SPLIT_DONE":
-        record["_parsed"] = ev["parsed"]
-        record["_expected"] = list(ev["shard_commands"] or [])
+        record["_parsed"] = ev.parsed
+        record["_expected"] = list(ev.shard_commands or [])
         record.setdefault("_applied", [0] * len(record["_expected"]))
     elif kind == "BATCH_APPLIED":
-        shard, seq = ev["shard"], ev["seq"]
+        shard, seq = ev.shard, ev.seq
         applied = list(record.get("_applied") or [])
         if len(applied) <= shard:
             applied += [0] * (shard + 1 - len(applied))
@@ -79,18 +80,18 @@ def fold(record: dict[str, Any] | None, ev: dict[str, Any]) -> tuple[dict[str, A
             return None, None  # a report repeated after a redelivery
         applied[shard] += 1
         record["_applied"] = applied
-        record["_written"] = record.get("_written", 0) + ev["written"]
-        record["_reported"] = record.get("_reported", 0) + ev["parsed"]
-        if ev.get("detail"):
-            written, skipped = codec.loads(ev["detail"])
+        record["_written"] = record.get("_written", 0) + ev.written
+        record["_reported"] = record.get("_reported", 0) + ev.parsed
+        if ev.detail:
+            written, skipped = codec.loads(ev.detail)
             detail = record.get("_detail") or {"written": [], "skipped": []}
             record["_detail"] = {"written": detail["written"] + written, "skipped": detail["skipped"] + skipped}
     elif kind in ("COMPLETE", "ERROR"):
-        record["status"] = ev["status"]
-        record["end_datetime"] = ev["time"]
-        record["message"] = codec.loads(ev["message"]) if ev.get("message_is_json") else ev.get("message")
-        if ev.get("result") is not None:
-            record["result"] = codec.loads(ev["result"])
+        record["status"] = ev.status
+        record["end_datetime"] = ev.time
+        record["message"] = codec.loads(ev.message) if ev.message_is_json else ev.message
+        if ev.result is not None:
+            record["result"] = codec.loads(ev.result)
         return record, None
     expected = record.get("_expected")
     if expected is not None and all_applied(record, expected):

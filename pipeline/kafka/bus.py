@@ -4,10 +4,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from ..config import Settings
-from . import topics
+from ..records import AvroRecord
 
 
 class Bus:
@@ -50,18 +50,15 @@ class Bus:
                             partition: int | None = None) -> Any:
         return await self.producer.send_and_wait(self.topic(name), value=value, key=key, partition=partition)
 
-    async def send_avro(self, name: str, record: dict, key: bytes | None = None,
-                        partition: int | None = None) -> asyncio.Future:
-        return await self.send(name, topics.encode(name, record), key=key, partition=partition)
+    async def send_record(self, record: AvroRecord, key: bytes | None = None,
+                          partition: int | None = None) -> asyncio.Future:
+        """Queue a typed record on its topic; await the returned future for its delivery."""
+        return await self.send(record.TOPIC, record.encode(), key=key, partition=partition)
+
+    async def broadcast(self, record: AvroRecord, partitions: int) -> None:
+        """Send one record to every partition of its topic, keyed by the partition (a command to every shard)."""
+        for partition in range(partitions):
+            await self.send_record(record, key=str(partition).encode(), partition=partition)
 
     async def partitions(self, name: str) -> list[int]:
         return sorted(await self.producer.partitions_for(self.topic(name)))
-
-
-async def stop_reading(task: asyncio.Task | None, consumer: AIOKafkaConsumer | None) -> None:
-    """Stop a background reader: cancel its task, then close its consumer."""
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    if consumer is not None:
-        await consumer.stop()

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .. import codec
-from .bus import Bus, stop_reading
+from .bus import Bus
+from .consumers import assigned_consumer, stop_reading
 from .localstate import LocalState
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,8 @@ class LogView:
         self._positions: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
-        topic = self.bus.topic(self.name)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bus.settings.bootstrap_servers,
-            group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
-        )
-        await self._consumer.start()
-        parts = self._parts = [TopicPartition(topic, p) for p in await self.bus.partitions(self.name)]
-        self._consumer.assign(parts)
-        await self._consumer.seek_to_beginning(*parts)
+        self._consumer, parts = await assigned_consumer(self.bus, self.name, "beginning", fetch_max_wait_ms=100)
+        self._parts = parts
         ends = await self._consumer.end_offsets(parts)
         self._positions = {tp: 0 for tp in parts}
         if self._state is not None and not any(ends.values()) and await self._republish():

@@ -1,32 +1,23 @@
-"""The topics, defined once in ``topics/topics.json``, their Avro codecs, and their creation.
+"""The topics as Kafka sees them: their names under the prefix, partition counts and configs, and their creation.
 
-Each Avro topic's message value is one record written with fastavro's
-schemaless writer, so a consumer outside this project decodes it with the
-``.avsc`` file alone (``fastavro.schemaless_reader(buf, parse_schema(avsc))``).
+Defined once in :mod:`pipeline.schemas` (``topics.json``); every worker
+creates the missing ones at start and refuses topics whose partition counts
+differ from the settings.
 """
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-import fastavro
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from .. import schemas
 from ..config import Settings
+from ..records import ShardCommand
 from .exceptions import TopicMismatch
-
-log = logging.getLogger(__name__)
-
-TOPICS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
 @dataclass(frozen=True)
@@ -37,38 +28,15 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1)
-def _definitions() -> list[dict[str, Any]]:
-    return json.loads((TOPICS_DIR / "topics.json").read_text())["topics"]
-
-
-@lru_cache(maxsize=None)
-def schema(name: str) -> Any:
-    for definition in _definitions():
-        if definition["name"] == name and definition.get("schema"):
-            return fastavro.parse_schema(json.loads((TOPICS_DIR / definition["schema"]).read_text()))
-    raise KeyError(f"topic {name!r} has no Avro schema")
-
-
 def topic_specs(settings: Settings) -> dict[str, TopicSpec]:
     specs = {}
-    for definition in _definitions():
+    for definition in schemas.definitions():
         partitions = definition["partitions"]
         if isinstance(partitions, str):
             partitions = getattr(settings, partitions)
         specs[definition["name"]] = TopicSpec(definition["name"], settings.topic_prefix + definition["name"],
                                               int(partitions), dict(definition.get("configs", {})))
     return specs
-
-
-def encode(name: str, record: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema(name), record)
-    return buffer.getvalue()
-
-
-def decode(name: str, data: bytes) -> dict[str, Any]:
-    return fastavro.schemaless_reader(io.BytesIO(data), schema(name))
 
 
 async def create_topics(settings: Settings) -> list[str]:
@@ -117,10 +85,8 @@ async def _mark_epoch(settings: Settings, spec: TopicSpec) -> None:
     await producer.start()
     try:
         for partition in range(spec.partitions):
-            await producer.send_and_wait(spec.topic, encode("shard-log", {
-                "kind": "EPOCH", "job_id": "", "seq": 0, "database": "", "table": "", "primary_key": "",
-                "action": None, "txn_time": 0.0, "payload": epoch, "before": None, "reply": None}),
-                key=str(partition).encode(), partition=partition)
+            await producer.send_and_wait(spec.topic, ShardCommand.epoch(epoch).encode(), key=str(partition).encode(),
+                                         partition=partition)
     finally:
         await producer.stop()
 

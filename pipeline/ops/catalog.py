@@ -16,7 +16,7 @@ from ..contract.validate_catalog import (validate_create_database, validate_crea
                                          validate_drop_table)
 from ..jobs.events import now_ms
 from ..kafka.bus import Bus
-from ..shard.splitter import broadcast, command
+from ..records import ShardCommand
 from .tables import Tables
 
 
@@ -60,6 +60,6 @@ class CatalogOperations:
 
     async def _drop(self, database: str, table: str) -> None:
         """Drop the records on every shard (ordered after the writes before it), then the definition."""
-        await broadcast(self.bus, self.shards, command("DROP_TABLE", "", database, table))
+        await self.bus.broadcast(ShardCommand("DROP_TABLE", "", database, table), self.shards)
         for key in self.catalog.drop_table_keys(database, table):
             await self.tables.log.put(key, None)

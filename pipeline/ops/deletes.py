@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..contract.dates import parse_iso_date
 from ..jobs.events import emit, split_done
 from ..kafka.bus import Bus
-from ..shard.splitter import broadcast, command
+from ..records import ShardCommand
 from .tables import Tables
 
 
@@ -18,6 +18,6 @@ class Deletes:
         """A DeleteBefore command to every shard, ordered after the writes before it."""
         table = self.tables.table(op)
         before = parse_iso_date(op["date"])
-        await broadcast(self.bus, self.shards,
-                        command("DELETE_BEFORE", job_id, table.database, table.name, before=before))
+        await self.bus.broadcast(ShardCommand("DELETE_BEFORE", job_id, table.database, table.name, before=before),
+                                 self.shards)
         await emit(self.bus, split_done(job_id, 0, [1] * self.shards))

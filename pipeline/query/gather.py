@@ -14,53 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from .. import codec
-from ..kafka import topics
-from ..kafka.bus import Bus, stop_reading
-from ..shard.splitter import broadcast, command
+from ..kafka.bus import Bus
+from ..kafka.replies import Replies
+from ..records import ShardCommand, ShardReply
 from .exceptions import ScanError
-
-
-class Replies:
-    """Every worker's tail of ``export-results``: routes the rows of the scans it asked for."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-        self._queues: dict[str, asyncio.Queue] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bus.settings.bootstrap_servers, group_id=None,
-                                          enable_auto_commit=False, fetch_max_wait_ms=50)
-        await self._consumer.start()
-        parts = [TopicPartition(self.bus.topic("export-results"), p)
-                 for p in await self.bus.partitions("export-results")]
-        self._consumer.assign(parts)
-        await self._consumer.seek_to_end(*parts)
-        for tp in parts:
-            await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._run(), name="scan-replies")
-
-    async def stop(self) -> None:
-        await stop_reading(self._task, self._consumer)
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        async for msg in self._consumer:
-            queue = self._queues.get(msg.key.decode()) if msg.key else None
-            if queue is not None:
-                queue.put_nowait(topics.decode("export-results", msg.value))
-
-    def open(self, scan_id: str) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
-        self._queues[scan_id] = queue
-        return queue
-
-    def close(self, scan_id: str) -> None:
-        self._queues.pop(scan_id, None)
 
 
 class Memory:
@@ -118,7 +76,7 @@ class Spill:
             path.unlink(missing_ok=True)
 
 
-async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memory | Spill | None) -> int:
+async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float, sink: Memory | Spill | None) -> int:
     """Wait for every shard's DONE, handing their rows to ``sink``; the total row count."""
     done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
@@ -129,9 +87,9 @@ async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memor
         if remaining <= 0:
             raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - set(done))}")
         result = await asyncio.wait_for(queue.get(), remaining)
-        if result["kind"] == "ERROR":
-            raise ScanError(result["message"] or "a shard failed")
-        shard, seq = result["shard"], result["seq"]
+        if result.kind == "ERROR":
+            raise ScanError(result.message or "a shard failed")
+        shard, seq = result.shard, result.seq
         # After a hand-over a shard's scan can run twice at once (its old owner had not finished); both
         # streams carry the same rows in the same messages, so a stream is taken in sequence only, starting
         # again from its beginning when a message 0 comes.
@@ -143,10 +101,10 @@ async def collect(queue: asyncio.Queue, shards: int, timeout: float, sink: Memor
         if seq != expected.get(shard):
             continue
         expected[shard] = seq + 1
-        if result["kind"] == "DONE":
-            done[result["shard"]] = result["count"]
+        if result.kind == "DONE":
+            done[shard] = result.count
         elif sink is not None:
-            sink.add(result["shard"], result["rows"])
+            sink.add(shard, result.rows)
     return sum(done.values())
 
 
@@ -163,8 +121,8 @@ class Scanner:
         scan_id = str(uuid.uuid4())
         queue = self.replies.open(scan_id)
         try:
-            await broadcast(self.bus, self.shards,
-                            command("SCAN", scan_id, spec["database"], spec["table"], payload=codec.dumps(spec)))
+            await self.bus.broadcast(ShardCommand("SCAN", scan_id, spec["database"], spec["table"],
+                                                  payload=codec.dumps(spec)), self.shards)
             return await collect(queue, self.shards, timeout, sink)
         finally:
             self.replies.close(scan_id)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from ..kafka import topics
 from ..kafka.bus import Bus
+from ..kafka.consumers import assigned_consumer
+from ..records import ShardCommand
 from .apply import apply_to_store
 from .rocksdb import ShardStore
 
@@ -27,15 +26,10 @@ log = logging.getLogger(__name__)
 
 async def replay(bus: Bus, store: ShardStore, shard: int, start: int, end: int, embedded: bool) -> None:
     """Apply ``shard-log[start:end)`` of ``shard`` to its store, silently."""
-    tp = TopicPartition(bus.topic("shard-log"), shard)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bus.settings.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
+    consumer, (tp,) = await assigned_consumer(bus, ShardCommand.TOPIC, start, [shard], auto_offset_reset="earliest")
     log.info("replaying a shard this worker has not followed", extra={"shard": shard, "from": start, "to": end})
     applied = 0
     try:
-        consumer.assign([tp])
-        consumer.seek(tp, start)
         while await consumer.position(tp) < end:
             for msg in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                 if msg.offset >= end:
@@ -44,17 +38,17 @@ async def replay(bus: Bus, store: ShardStore, shard: int, start: int, end: int, 
                     # the log no longer holds what this store lacks: its records are incomplete
                     log.error("shard-log was truncated before this shard could be replayed; restore the shard "
                               "from a snapshot", extra={"shard": shard, "wanted": start, "first": msg.offset})
-                _apply_silently(store, shard, msg.offset, topics.decode("shard-log", msg.value), embedded)
+                _apply_silently(store, shard, msg.offset, ShardCommand.decode(msg.value), embedded)
                 applied += 1
     finally:
         await consumer.stop()
     log.info("shard replayed", extra={"shard": shard, "commands": applied})
 
 
-def _apply_silently(store: ShardStore, shard: int, offset: int, command: dict, embedded: bool) -> None:
-    kind = command["kind"]
+def _apply_silently(store: ShardStore, shard: int, offset: int, command: ShardCommand, embedded: bool) -> None:
+    kind = command.kind
     if kind == "EPOCH":
-        begin_epoch(store, shard, offset, command["payload"].decode(), embedded)
+        begin_epoch(store, shard, offset, command.payload.decode(), embedded)
     elif kind == "SCAN":
         store.skip(offset)  # whoever asked for that scan has its answer
     elif not store.already_applied(offset):

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from .. import codec
 from ..kafka.bus import Bus
 from ..query.predicate import Predicate
+from ..records import ShardReply
 from .rocksdb import ShardStore
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
 
     async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
         nonlocal seq
-        await bus.send_avro("export-results", {"job_id": scan_id, "shard": shard, "kind": kind, "seq": seq,
-                                                "rows": payload, "count": n, "message": message}, key=key)
+        await bus.send_record(ShardReply(scan_id, shard, kind, seq, payload, n, message), key=key)
         seq += 1
 
     try:

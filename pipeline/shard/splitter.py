@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import zlib
 from collections import deque
 from typing import Any, Iterable
@@ -18,6 +17,7 @@ from typing import Any, Iterable
 from .. import codec
 from ..catalog import TableDef
 from ..kafka.bus import Bus
+from ..records import ShardCommand
 from .exceptions import MissingKey
 
 #: commands produced but not yet acknowledged by the broker, per job
@@ -26,19 +26,6 @@ MAX_IN_FLIGHT = 32
 
 def shard_of(prefix: bytes, key: bytes, shards: int) -> int:
     return zlib.crc32(key, zlib.crc32(prefix)) % shards
-
-
-def command(kind: str, job_id: str, database: str, table: str, **fields: Any) -> dict[str, Any]:
-    """A ShardCommand record (see topics/shard-log.avsc)."""
-    return {"kind": kind, "job_id": job_id, "seq": 0, "database": database, "table": table,
-            "primary_key": "", "action": None, "txn_time": time.time() * 1000.0, "payload": b"",
-            "before": None, "reply": None, **fields}
-
-
-async def broadcast(bus: Bus, shards: int, record: dict[str, Any]) -> None:
-    """Send one command to every shard (scans, drops, deletes by date)."""
-    for shard in range(shards):
-        await bus.send_avro("shard-log", record, key=str(shard).encode(), partition=shard)
 
 
 class KeyGenerator:
@@ -120,12 +107,12 @@ class Splitter:
         await self._send(shard, "WRITE_BATCH", codec.dumps(records))
 
     async def _send(self, shard: int, kind: str, payload: bytes) -> None:
-        record = command(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
-                         primary_key=self.table.primary_key, action=self.action if kind == "WRITE_BATCH" else None,
-                         payload=payload, reply="keys" if self.keep_keys else None)
+        record = ShardCommand(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
+                              primary_key=self.table.primary_key,
+                              action=self.action if kind == "WRITE_BATCH" else None, payload=payload,
+                              reply="keys" if self.keep_keys else None)
         self.commands[shard] += 1
-        self._in_flight.append(await self.bus.send_avro("shard-log", record, key=str(shard).encode(),
-                                                        partition=shard))
+        self._in_flight.append(await self.bus.send_record(record, key=str(shard).encode(), partition=shard))
         while len(self._in_flight) > MAX_IN_FLIGHT:
             await self._in_flight.popleft()
 

@@ -9,10 +9,10 @@ brought up to date from its log (:mod:`pipeline.shard.recovery`).
 from __future__ import annotations
 
 from .. import codec
-from ..jobs.events import event
-from ..kafka import topics
+from ..jobs.events import emit, event
 from ..kafka.bus import Bus
 from ..query.predicate import compile_predicate
+from ..records import ShardCommand
 from .apply import apply_to_store
 from .recovery import begin_epoch, replay
 from .scan import matching_rows, stream_rows
@@ -29,20 +29,20 @@ class ShardWriter:
         self.embedded = embedded
 
     async def apply_command(self, shard: int, offset: int, value: bytes) -> None:
-        command = topics.decode("shard-log", value)
+        command = ShardCommand.decode(value)
         store = self.stores.store(shard)
-        if offset > store.offset + 1 and command["kind"] != "EPOCH":
+        if offset > store.offset + 1 and command.kind != "EPOCH":
             await replay(self.bus, store, shard, store.offset + 1, offset, self.embedded)
-        if command["kind"] == "EPOCH":
-            begin_epoch(store, shard, offset, command["payload"].decode(), self.embedded)
+        if command.kind == "EPOCH":
+            begin_epoch(store, shard, offset, command.payload.decode(), self.embedded)
             return
         if store.already_applied(offset):
             result = store.stored_result(offset)
             if result is None:
                 return
-        elif command["kind"] == "SCAN":
-            spec = codec.loads(command["payload"])
-            await stream_rows(self.bus, command["job_id"], shard,
+        elif command.kind == "SCAN":
+            spec = codec.loads(command.payload)
+            await stream_rows(self.bus, command.job_id, shard,
                               matching_rows(store, spec, compile_predicate(spec)), bool(spec.get("count_only")))
             store.skip(offset)
             return
@@ -51,8 +51,7 @@ class ShardWriter:
         if result is None:
             return
         detail = None
-        if command.get("reply"):
+        if command.reply:
             detail = codec.dumps([result.written_keys, result.skipped_keys])
-        await self.bus.send_avro("job-status", event(
-            command["job_id"], "BATCH_APPLIED", shard=shard, seq=command["seq"], parsed=result.parsed,
-            written=result.written, detail=detail), key=command["job_id"].encode())
+        await emit(self.bus, event(command.job_id, "BATCH_APPLIED", shard=shard, seq=command.seq,
+                                   parsed=result.parsed, written=result.written, detail=detail))

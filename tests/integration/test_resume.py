@@ -23,8 +23,8 @@ import pytest
 
 from harness import S3Proxy, WorkerProcess, job_events, read_everything, wait_until
 from pipeline import codec
-from pipeline.kafka import topics
 from pipeline.kafka.broker import free_port
+from pipeline.records import ShardCommand
 from pipeline.shard import splitter
 
 ROWS = 12_000
@@ -87,7 +87,7 @@ def checkpoint_in_record(settings, job_id: str, parsed: int) -> dict | None:
 
 def commands_of(settings, job_id: str) -> list[tuple[int, int]]:
     """(shard, seq) of every command of the job in ``shard-log``, in log order per shard."""
-    commands = [topics.decode("shard-log", value) for value in read_everything(settings, "shard-log")]
+    commands = [dataclasses.asdict(ShardCommand.decode(value)) for value in read_everything(settings, "shard-log")]
     return [(shard_of(c, settings.shard_partitions), c["seq"]) for c in commands
             if c["job_id"] == job_id and c["kind"] == "WRITE_BATCH"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pipeline import codec
 from pipeline.jobs.events import event
 from pipeline.jobs.fold import fold
+from pipeline.records import ShardCommand
 from pipeline.shard.apply import apply_to_store
 from pipeline.shard.rocksdb import ShardStore
-from pipeline.shard.splitter import command
 
 
 def records(*pairs):
@@ -61,7 +61,7 @@ def test_a_repeated_batch_report_counts_once():
     again, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
     assert again is None and follow is None  # the redelivered report changes nothing
     record, follow = fold(record, event("j", "BATCH_APPLIED", shard=1, seq=0, parsed=1, written=0))
-    assert follow["event"] == "COMPLETE" and follow["message"] == "successfully loaded 2 of 3 records"
+    assert follow.event == "COMPLETE" and follow.message == "successfully loaded 2 of 3 records"
     final, _ = fold(record, follow)
     assert final["status"] == "COMPLETE" and fold(final, follow) == (None, None)
 
@@ -71,8 +71,9 @@ def test_a_command_sent_again_by_a_resumed_load_is_skipped(tmp_path):
     store = ShardStore(tmp_path / "s")
 
     def upsert(offset: int, seq: int, name: str):
-        return apply_to_store(store, offset, command("WRITE_BATCH", "job-1", "dev", "dog", seq=seq, primary_key="id",
-                                             action="upsert", payload=codec.dumps(records((1, name)))))
+        return apply_to_store(store, offset, ShardCommand("WRITE_BATCH", "job-1", "dev", "dog", seq=seq,
+                                                          primary_key="id", action="upsert",
+                                                          payload=codec.dumps(records((1, name)))))
 
     assert upsert(0, 0, "first").written == 1 and store.next_seq("job-1") == 1
     # the resumed splitter sends seq 0 again at a later offset: already applied, nothing reported

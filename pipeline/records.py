@@ -1,0 +1,126 @@
+"""Typed records for what crosses the Avro topics, and their codec: the one place such a record is built.
+
+- :class:`ShardCommand` on ``shard-log``: one command of a table shard's ordered log;
+- :class:`JobEvent` on ``job-status``: one state change or progress report of a job (the ``JobStatus``
+  schema);
+- :class:`ShardReply` on ``export-results``: a shard's reply to the request that sent it a command (the
+  ``ExportResult`` schema): the rows of a scan, or the keys a write applied.
+
+Each is written with fastavro's schemaless writer, so a consumer outside this
+project decodes it with the ``.avsc`` file alone
+(``fastavro.schemaless_reader(buf, parse_schema(avsc))``, see
+:mod:`pipeline.schemas`). A field added to a schema is added here, with the
+schema's default.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
+
+import fastavro
+
+from . import schemas
+
+R = TypeVar("R", bound="AvroRecord")
+
+
+class AvroRecord:
+    """A record of one Avro topic: ``TOPIC`` names it, its fields are its schema's."""
+
+    TOPIC: ClassVar[str]
+
+    def encode(self) -> bytes:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, schemas.avro(self.TOPIC), vars(self))
+        return buffer.getvalue()
+
+    @classmethod
+    def decode(cls: type[R], data: bytes) -> R:
+        return cls(**fastavro.schemaless_reader(io.BytesIO(data), schemas.avro(cls.TOPIC)))
+
+
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+@dataclass(frozen=True)
+class ShardCommand(AvroRecord):
+    """One command of a shard's log: WRITE_BATCH, DELETE_KEYS, DELETE_BEFORE, SCAN, DROP_TABLE or EPOCH."""
+
+    TOPIC: ClassVar[str] = "shard-log"
+
+    kind: str
+    job_id: str
+    database: str = ""
+    table: str = ""
+    #: the command's sequence number within (job, shard)
+    seq: int = 0
+    primary_key: str = ""
+    #: insert, update or upsert (WRITE_BATCH)
+    action: str | None = None
+    #: epoch ms: the write's __updatedtime__ (and __createdtime__ of new records)
+    txn_time: float = field(default_factory=_now_ms)
+    #: JSON: the records (WRITE_BATCH), the keys (DELETE_KEYS) or the scan spec (SCAN); the log's name (EPOCH)
+    payload: bytes = b""
+    #: DELETE_BEFORE: delete the records created before this epoch ms
+    before: float | None = None
+    #: set by a synchronous write: the shard replies with the keys it wrote and skipped
+    reply: str | None = None
+
+    @classmethod
+    def epoch(cls, name: bytes) -> "ShardCommand":
+        """The first command of every partition of a new ``shard-log``: its payload names the log."""
+        return cls("EPOCH", "", txn_time=0.0, payload=name)
+
+
+@dataclass(frozen=True)
+class JobEvent(AvroRecord):
+    """One event of a job (``JobStatus`` in job-status.avsc); built by :func:`pipeline.jobs.events.event`."""
+
+    TOPIC: ClassVar[str] = "job-status"
+
+    job_id: str
+    #: CREATED, STARTED, SPLIT_PROGRESS, SPLIT_DONE, BATCH_APPLIED, RESUMED, COMPLETE or ERROR
+    event: str
+    #: the job's status after this event, as Harper names it
+    status: str
+    time: int
+    type: str | None = None
+    user: str | None = None
+    worker: str | None = None
+    shard: int | None = None
+    seq: int | None = None
+    parsed: int = 0
+    written: int = 0
+    #: SPLIT_DONE: how many commands each shard was sent
+    shard_commands: list[int] | None = None
+    #: Harper's job message; JSON text when ``message_is_json``
+    message: str | None = None
+    message_is_json: bool = False
+    #: JSON text of the job's result (exports)
+    result: str | None = None
+    #: JSON: the checkpoint of SPLIT_PROGRESS and RESUMED
+    detail: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ShardReply(AvroRecord):
+    """A shard's reply on ``export-results``, keyed by the request's id (``ExportResult`` in its .avsc).
+
+    ROWS carries rows of a scan; DONE closes the shard's stream; ERROR ends it;
+    APPLIED answers one command of a synchronous write with the keys it wrote
+    and skipped.
+    """
+
+    TOPIC: ClassVar[str] = "export-results"
+
+    job_id: str
+    shard: int
+    kind: str
+    #: sequence within (request, shard): a scan's message number; a write's command number
+    seq: int
+    rows: bytes = b""
+    count: int = 0
+    message: str | None = None
