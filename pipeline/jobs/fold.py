@@ -26,16 +26,11 @@ from ..contract.operations import DELETE_BEFORE
 from ..records import JobEvent
 from .events import COMPLETE, FINAL, IN_PROGRESS, event
 
-#: job types whose result is a per-key answer (synchronous writes)
-WRITE_TYPES = frozenset({"insert", "update", "upsert", "delete"})
-
 
 def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     """(message, result) of a job whose every command has been applied."""
     job_type = record.get("type")
     parsed, written = record.get("_parsed", 0), record.get("_written", 0)
-    if job_type in WRITE_TYPES:
-        return None, None  # the requester answers from the record's _detail, in its own order
     if job_type in DELETE_BEFORE:
         # the shards found the records: their reports add up to the total
         return deleted_before_message(written, record.get("_reported", 0)), None
@@ -82,10 +77,6 @@ def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | 
         record["_applied"] = applied
         record["_written"] = record.get("_written", 0) + ev.written
         record["_reported"] = record.get("_reported", 0) + ev.parsed
-        if ev.detail:
-            written, skipped = codec.loads(ev.detail)
-            detail = record.get("_detail") or {"written": [], "skipped": []}
-            record["_detail"] = {"written": detail["written"] + written, "skipped": detail["skipped"] + skipped}
     elif kind in ("COMPLETE", "ERROR"):
         record["status"] = ev.status
         record["end_datetime"] = ev.time

@@ -34,13 +34,6 @@ class JobsView:
             return (record.get("_resume") or {}).get("batches", 0) >= batches and all_applied(record, commands)
         return check
 
-    def final(self, job_id: str) -> Callable[[], dict | None]:
-        """A check for :meth:`LogView.wait_for`: the record once the job has ended."""
-        def check() -> dict | None:
-            record = self.records.get(job_id)
-            return record if record and record["status"] in FINAL else None
-        return check
-
     def started_between(self, start_ms: float, end_ms: float) -> list[dict[str, Any]]:
         return [r for r in self.records.values()
                 if r.get("start_datetime") is not None and start_ms < r["start_datetime"] < end_ms]

@@ -55,7 +55,7 @@ class Operations:
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             **CatalogOperations(self.tables, worker.bus, shards).handlers,
             **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory).handlers,
-            **Writes(self.tables, worker.bus, shards, settings.batch_size, worker.jobs, worker.jobs_log).handlers,
+            **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size).handlers,
             **self.jobs.handlers,
             **Snapshots(worker.stores, settings).handlers,
             **UserOperations(worker.directory, worker.auth_log, worker.catalog).handlers,

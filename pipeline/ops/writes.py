@@ -1,11 +1,16 @@
 """The record writes answered synchronously: insert, update, upsert and delete.
 
 A write goes through the splitter to the shards that hold its keys, like a
-load, and is answered once every shard has applied its part, with Harper's
-per-key answer in the order of the request.
+load, but under a request id of its own rather than a job: each shard
+replies to each of its commands on ``export-results`` with the keys it wrote
+and skipped (:mod:`pipeline.kafka.replies`), and the write is answered once
+every command has been applied, with Harper's per-key answer in the order of
+the request. A command delivered to a shard again replies again with the
+result it stored the first time; the reply is counted once.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any, Callable
 
@@ -13,23 +18,23 @@ from .. import codec
 from ..auth.directory import Principal
 from ..contract.answers import delete_answer, write_answer
 from ..contract.validate_records import validate_write
-from ..jobs.events import emit, event, split_done
-from ..jobs.view import JobsView
 from ..kafka.bus import Bus
-from ..kafka.logview import LogView
+from ..kafka.replies import Replies
+from ..records import ShardReply
 from ..shard.splitter import Splitter
 from .tables import Tables
 
+#: seconds a write waits for the shards to apply it
+WRITE_TIMEOUT = 120
+
 
 class Writes:
-    def __init__(self, tables: Tables, bus: Bus, shards: int, batch_size: int, jobs: JobsView,
-                 jobs_log: LogView) -> None:
+    def __init__(self, tables: Tables, bus: Bus, replies: Replies, shards: int, batch_size: int) -> None:
         self.tables = tables
         self.bus = bus
+        self.replies = replies
         self.shards = shards
         self.batch_size = batch_size
-        self.jobs = jobs
-        self.jobs_log = jobs_log
         self.handlers: dict[str, Callable[[dict, Principal | None], Any]] = {
             "insert": self.write, "update": self.write, "upsert": self.write, "delete": self.write}
 
@@ -38,26 +43,43 @@ class Writes:
         op = validate_write(op, self.tables.catalog)
         table = self.tables.table(op)
         action = op["operation"]
-        job_id = str(uuid.uuid4())
-        await emit(self.bus, event(job_id, "CREATED", type=action, user=principal.username if principal else None))
-        splitter = Splitter(self.bus, job_id, table, action, self.shards, self.batch_size, keep_keys=True)
-        if action == "delete":
-            keys = list(op["hash_values"])
-            await splitter.add_keys(keys)
-        else:
-            records = [dict(r) for r in op["records"]]
-            await self.tables.register_attributes(table, set().union(*records) if records else set())
-            await splitter.add(records)  # gives keyless records their generated keys
-            keys = [r[table.primary_key] for r in records]
-        commands = await splitter.finish()
-        await emit(self.bus, split_done(job_id, splitter.parsed, commands))
-        record = await self.jobs_log.wait_for(self.jobs.final(job_id), timeout=120)
-        await self.jobs_log.put(job_id, None)
+        request_id = str(uuid.uuid4())
+        replies = self.replies.open(request_id)
+        try:
+            splitter = Splitter(self.bus, request_id, table, action, self.shards, self.batch_size, keep_keys=True)
+            if action == "delete":
+                keys = list(op["hash_values"])
+                await splitter.add_keys(keys)
+            else:
+                records = [dict(r) for r in op["records"]]
+                await self.tables.register_attributes(table, set().union(*records) if records else set())
+                await splitter.add(records)  # gives keyless records their generated keys
+                keys = [r[table.primary_key] for r in records]
+            commands = await splitter.finish()
+            written, skipped = await asyncio.wait_for(applied(replies, commands), WRITE_TIMEOUT)
+        finally:
+            self.replies.close(request_id)
         # the shards answer in any order; Harper lists keys in the order of the request
         position = {codec.encode_key(codec.normalize_key(k)): i for i, k in reversed(list(enumerate(keys)))}
-        detail = record.get("_detail") or {"written": [], "skipped": []}
-        written, skipped = (sorted(detail[name], key=lambda k: position[codec.encode_key(codec.normalize_key(k))])
-                            for name in ("written", "skipped"))
+        written, skipped = (sorted(found, key=lambda k: position[codec.encode_key(codec.normalize_key(k))])
+                            for found in (written, skipped))
         if action == "delete":
             return delete_answer(written, skipped)
         return write_answer(action, written, skipped)
+
+
+async def applied(replies: asyncio.Queue[ShardReply], commands: list[int]) -> tuple[list, list]:
+    """The keys the shards wrote and skipped, once each shard has replied to every command it was sent
+    (``commands[shard]`` of them); a reply delivered again counts once."""
+    pending = {(shard, seq) for shard, count in enumerate(commands) for seq in range(count)}
+    written: list = []
+    skipped: list = []
+    while pending:
+        reply = await replies.get()
+        if reply.kind != "APPLIED" or (reply.shard, reply.seq) not in pending:
+            continue
+        pending.discard((reply.shard, reply.seq))
+        keys_written, keys_skipped = codec.loads(reply.rows)
+        written += keys_written
+        skipped += keys_skipped
+    return written, skipped

@@ -1,4 +1,5 @@
-"""The shard writer: applies ``shard-log`` commands to the shard stores and reports each to its job.
+"""The shard writer: applies ``shard-log`` commands to the shard stores and reports each to its job
+(a load's, a delete's) or its requester (a synchronous write's).
 
 Each command is applied in the one RocksDB write that also records its
 offset (:mod:`pipeline.shard.rocksdb`), so a command delivered again is
@@ -12,7 +13,7 @@ from .. import codec
 from ..jobs.events import emit, event
 from ..kafka.bus import Bus
 from ..query.predicate import compile_predicate
-from ..records import ShardCommand
+from ..records import ShardCommand, ShardReply
 from .apply import apply_to_store
 from .recovery import begin_epoch, replay
 from .scan import matching_rows, stream_rows
@@ -50,8 +51,10 @@ class ShardWriter:
             result = apply_to_store(store, offset, command)
         if result is None:
             return
-        detail = None
-        if command.reply:
-            detail = codec.dumps([result.written_keys, result.skipped_keys])
+        if command.reply:  # a synchronous write: its requester waits for the keys
+            await self.bus.send_record(ShardReply(command.job_id, shard, "APPLIED", command.seq,
+                                                  codec.dumps([result.written_keys, result.skipped_keys]),
+                                                  result.written), key=command.job_id.encode())
+            return
         await emit(self.bus, event(command.job_id, "BATCH_APPLIED", shard=shard, seq=command.seq,
-                                   parsed=result.parsed, written=result.written, detail=detail))
+                                   parsed=result.parsed, written=result.written))
