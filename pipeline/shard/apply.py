@@ -5,12 +5,12 @@ import logging
 
 from .. import codec
 from ..records import ShardCommand
-from .rocksdb import Result, ShardStore
+from .store import Result, Store
 
 log = logging.getLogger(__name__)
 
 
-def apply_to_store(store: ShardStore, offset: int, command: ShardCommand) -> Result | None:
+def apply_to_store(store: Store, offset: int, command: ShardCommand) -> Result | None:
     kind = command.kind
     database, table = command.database, command.table
     if kind in ("WRITE_BATCH", "DELETE_KEYS"):

@@ -19,12 +19,12 @@ from ..kafka.bus import Bus
 from ..kafka.consumers import assigned_consumer
 from ..records import ShardCommand
 from .apply import apply_to_store
-from .rocksdb import ShardStore
+from .store import Store
 
 log = logging.getLogger(__name__)
 
 
-async def replay(bus: Bus, store: ShardStore, shard: int, start: int, end: int, embedded: bool) -> None:
+async def replay(bus: Bus, store: Store, shard: int, start: int, end: int, embedded: bool) -> None:
     """Apply ``shard-log[start:end)`` of ``shard`` to its store, silently."""
     consumer, (tp,) = await assigned_consumer(bus, ShardCommand.TOPIC, start, [shard], auto_offset_reset="earliest")
     log.info("replaying a shard this worker has not followed", extra={"shard": shard, "from": start, "to": end})
@@ -45,7 +45,7 @@ async def replay(bus: Bus, store: ShardStore, shard: int, start: int, end: int, 
     log.info("shard replayed", extra={"shard": shard, "commands": applied})
 
 
-def _apply_silently(store: ShardStore, shard: int, offset: int, command: ShardCommand, embedded: bool) -> None:
+def _apply_silently(store: Store, shard: int, offset: int, command: ShardCommand, embedded: bool) -> None:
     kind = command.kind
     if kind == "EPOCH":
         begin_epoch(store, shard, offset, command.payload.decode(), embedded)
@@ -55,7 +55,7 @@ def _apply_silently(store: ShardStore, shard: int, offset: int, command: ShardCo
         apply_to_store(store, offset, command)
 
 
-def begin_epoch(store: ShardStore, shard: int, offset: int, epoch: str, embedded: bool) -> None:
+def begin_epoch(store: Store, shard: int, offset: int, epoch: str, embedded: bool) -> None:
     """``embedded``: the broker is the embedded one, which forgets its log by design."""
     if store.epoch == epoch:
         return  # the marker delivered again

@@ -1,10 +1,11 @@
-"""One table shard store: a RocksDB (rocksdict) materialization of one ``shard-log`` partition.
+"""The shard store in RocksDB (rocksdict): one database per ``shard-log`` partition.
 
 Every command is applied in ONE RocksDB write that also stores the log offset
 it came from and the command's result. A redelivered command (offset not
 above the stored one) is therefore recognised, not applied twice, and its
 stored result is handed back so the job still hears about it: an
-exactly-once effect from at-least-once delivery.
+exactly-once effect from at-least-once delivery (the contract of
+:class:`pipeline.shard.store.Store`).
 
 The same command can also reach the log twice at different offsets, when a
 load is resumed by another worker and re-sends what its first worker may
@@ -14,13 +15,13 @@ expects, in the same write; a command below it is already applied.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager
+from rocksdict import BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager
 
 from .. import codec
+from .store import Result, Store
 
 _OFFSET = b"\x00offset"
 _EPOCH = b"\x00epoch"
@@ -56,26 +57,7 @@ def table_prefix(database: str, table: str) -> bytes:
     return _DATA + database.encode() + _SEP + table.encode() + _SEP
 
 
-@dataclass
-class Result:
-    """What applying one command did, reported to the job."""
-
-    parsed: int = 0
-    written: int = 0
-    #: keys written / skipped, kept only for synchronous requests that need them
-    written_keys: list[Any] = field(default_factory=list)
-    skipped_keys: list[Any] = field(default_factory=list)
-
-    def to_json(self) -> bytes:
-        return codec.dumps([self.parsed, self.written, self.written_keys, self.skipped_keys])
-
-    @classmethod
-    def from_json(cls, data: bytes) -> "Result":
-        parsed, written, written_keys, skipped_keys = codec.loads(data)
-        return cls(parsed, written, written_keys, skipped_keys)
-
-
-class ShardStore:
+class ShardStore(Store):
     """The RocksDB of one shard partition."""
 
     def __init__(self, path: Path) -> None:
@@ -90,10 +72,10 @@ class ShardStore:
     def close(self) -> None:
         self.db.close()
 
-    # ---- the exactly-once bookkeeping --------------------------------------------
-    def already_applied(self, offset: int) -> bool:
-        return offset <= self.offset
+    def checkpoint(self, directory: Path) -> None:
+        Checkpoint(self.db).create_checkpoint(str(directory))
 
+    # ---- the exactly-once bookkeeping --------------------------------------------
     def stored_result(self, offset: int) -> Result | None:
         raw = self.db.get(_RESULT + struct.pack(">q", offset))
         return Result.from_json(raw) if raw is not None else None
@@ -214,10 +196,6 @@ class ShardStore:
         self._commit(WriteBatch(raw_mode=True), offset, Result(), keep_result=False)
 
     # ---- reads ------------------------------------------------------------------
-    def scan(self, database: str, table: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        """Every record of the table in this shard, in key order: (encoded key, record)."""
-        return ((key, codec.loads(raw)) for key, raw in self.scan_raw(database, table))
-
     def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
         """As :meth:`scan`, the records as stored (JSON bytes), for scans that pass them on undecoded."""
         prefix = table_prefix(database, table)
@@ -229,10 +207,6 @@ class ShardStore:
                 break
             yield key[len(prefix):], it.value()
             it.next()
-
-    def get_many(self, database: str, table: str, keys: list[Any]) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        """The records of ``keys`` that this shard holds, in key order."""
-        return ((key, codec.loads(raw)) for key, raw in self.get_many_raw(database, table, keys))
 
     def get_many_raw(self, database: str, table: str, keys: list[Any]) -> Iterator[tuple[bytes, bytes]]:
         prefix = table_prefix(database, table)

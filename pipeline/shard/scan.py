@@ -14,7 +14,7 @@ from .. import codec
 from ..kafka.bus import Bus
 from ..query.predicate import Predicate
 from ..records import ShardReply
-from .rocksdb import ShardStore
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 ROWS_PER_MESSAGE = 1000
 
 
-def matching_rows(store: ShardStore, spec: dict[str, Any],
+def matching_rows(store: Store, spec: dict[str, Any],
                   predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
     """The rows of one shard that a scan asks for, in key order, as stored: decoded only to be filtered."""
     database, table = spec["database"], spec["table"]

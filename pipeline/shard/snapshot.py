@@ -21,21 +21,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rocksdict import Checkpoint
-
-from .rocksdb import ShardStore
+from .store import Store
 
 MANIFEST = "snapshot.json"
 
 
-def take(stores: dict[int, ShardStore], directory: Path) -> dict:
+def take(stores: dict[int, Store], directory: Path) -> dict:
     """Checkpoint ``stores`` into a new ``directory``; the manifest lists each shard's offset and log epoch."""
     if directory.exists():
         raise FileExistsError(f"{directory} already exists: a snapshot goes into a new directory")
     (directory / "shards").mkdir(parents=True)
     shards = {}
     for shard, store in sorted(stores.items()):
-        Checkpoint(store.db).create_checkpoint(str(directory / "shards" / f"{shard:04d}"))
+        store.checkpoint(directory / "shards" / f"{shard:04d}")
         shards[str(shard)] = {"offset": store.offset, "epoch": store.epoch}
     manifest = {"taken": int(time.time() * 1000), "shards": shards}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .rocksdb import ShardStore
+from .store import Store
 
 
 class ShardStores:
@@ -11,9 +12,9 @@ class ShardStores:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.opened: dict[int, ShardStore] = {}
+        self.opened: dict[int, Store] = {}
 
-    def store(self, shard: int) -> ShardStore:
+    def store(self, shard: int) -> Store:
         store = self.opened.get(shard)
         if store is None:
             store = self.opened[shard] = ShardStore(self.path(shard))
