@@ -9,9 +9,11 @@ as resolved just before each request).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import ipaddress
 import socket
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlparse
 
 import aiohttp
@@ -19,6 +21,7 @@ import aiohttp
 from ..config import Settings
 from ..contract.answers import csv_url_failed, csv_url_status
 from ..contract.validate_jobs import CSV_CONTENT_TYPES
+from .base import Position, SourcePartition
 from .exceptions import UrlError, UrlRefused
 from .pipe import Pipe
 
@@ -98,3 +101,26 @@ async def _stream(url: str, response: aiohttp.ClientResponse, settings: Settings
     if total == 0:
         raise UrlError(csv_url_failed(url, "no csv found at url"))
     await pipe.end()
+
+
+class UrlSource(SourcePartition):
+    """csv_url_load's source: the body streamed by a download task into a pipe the reader's thread reads."""
+
+    def __init__(self, url: str, headers: dict[str, Any] | None, settings: Settings, batch_size: int,
+                 resume: Position | None = None) -> None:
+        """``headers``: the operation's ``passthrough_headers``, sent with each request."""
+        super().__init__(batch_size, resume)
+        self.url = url
+        self.headers = headers
+        self.settings = settings
+
+    async def open_stream(self, stack: contextlib.AsyncExitStack) -> BinaryIO:
+        pipe = Pipe()
+        task = asyncio.create_task(download(self.url, self.headers, self.settings, pipe))
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        stack.push_async_callback(stop)  # after the reader below is closed
+        return stack.enter_context(io.BufferedReader(pipe, 1024 * 1024))

@@ -1,0 +1,86 @@
+"""A load's source as a partition, in the manner of bytewax's inputs: records in batches, from a position.
+
+:meth:`SourcePartition.next_batch` reads the next batch of records; it
+blocks, so a load calls it in a thread, off the event loop.
+:meth:`SourcePartition.snapshot` is the position just after the last batch
+returned, JSON-safe: a load's checkpoint stores it, and a load taken over by
+another worker builds its source again with it (``resume``) to carry on
+from there. Opening and closing may need the event loop (a download task, an
+S3 request), so a partition is an async context manager.
+
+Each kind of source says how to open its bytes; the records are read from
+them as CSV (Harper's dialect, :mod:`pipeline.sources.csv`) or, for an S3
+object named ``.json``, as a JSON array (:mod:`pipeline.sources.json`).
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+from typing import Any, BinaryIO, Iterator
+
+from .csv import ResumePoint, read_batches
+from .json import read_json_batches
+
+Records = list[dict[str, Any]]
+Position = dict[str, Any]
+
+
+class SourcePartition(abc.ABC):
+    #: the bytes are a JSON array of records, not CSV
+    json_records = False
+
+    def __init__(self, batch_size: int, resume: Position | None = None) -> None:
+        """``resume``: a position :meth:`snapshot` returned, to carry on from."""
+        self.batch_size = batch_size
+        self._position = resume
+        self._stack = contextlib.AsyncExitStack()
+        self._batches: Iterator[tuple[Records, Position]] | None = None
+
+    @abc.abstractmethod
+    async def open_stream(self, stack: contextlib.AsyncExitStack) -> BinaryIO:
+        """The source's bytes as a blocking stream, for the reader's thread; what must be closed goes on
+        ``stack``. A stream that cannot seek must be able to ``peek`` (an ``io.BufferedReader``)."""
+
+    async def __aenter__(self) -> "SourcePartition":
+        await self._stack.__aenter__()
+        try:
+            stream = await self.open_stream(self._stack)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        reader = _json_batches if self.json_records else _csv_batches
+        self._batches = reader(stream, self.batch_size, self._position)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._stack.__aexit__(*exc)
+
+    def next_batch(self) -> Records | None:
+        """The next records (blocking); None once the source is read to its end."""
+        assert self._batches is not None, "open the partition first (async with)"
+        item = next(self._batches, None)
+        if item is None:
+            return None
+        records, self._position = item
+        return records
+
+    def snapshot(self) -> Position | None:
+        """Where the source is: just after the last batch returned (None: nothing read yet)."""
+        return self._position
+
+
+def _csv_batches(stream: BinaryIO, batch_size: int, position: Position | None) -> Iterator[tuple[Records, Position]]:
+    resume = ResumePoint(position["offset"], position["line"], tuple(position["header"]), position["delimiter"]) \
+        if position else None
+    for batch in read_batches(stream, batch_size, resume=resume):
+        point = batch.resume
+        yield batch.records, {"offset": point.offset, "line": point.line, "header": point.header,
+                              "delimiter": point.delimiter}
+
+
+def _json_batches(stream: BinaryIO, batch_size: int,
+                  position: Position | None) -> Iterator[tuple[Records, Position]]:
+    count = position["records"] if position else 0
+    for records in read_json_batches(stream, batch_size, skip=count):
+        count += len(records)
+        yield records, {"records": count}
