@@ -3,9 +3,8 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
-COPY topics ./topics
-# editable, so the package finds topics/ beside pipeline/ in /app
-RUN pip install --no-cache-dir -e .
+# a plain install: the topic definitions and Avro schemas ship inside the package (pipeline/schemas)
+RUN pip install --no-cache-dir .
 ENV PIPELINE_DATA_DIR=/data \
     PIPELINE_HTTP_HOST=0.0.0.0
 VOLUME ["/data"]

@@ -112,14 +112,19 @@ class Client:
 
 
 class WorkerProcess:
-    """``harper-pipeline worker`` in a child process, stopped with a bounded wait then SIGKILL."""
+    """``harper-pipeline worker`` in a child process, stopped with a bounded wait then SIGKILL.
+
+    ``program``: what runs the command (this checkout's ``python -m pipeline`` unless given), in ``cwd``.
+    """
 
     def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None,
-                 command: str = "worker") -> None:
+                 command: str = "worker", program: list[str] | None = None, cwd: Path | None = None) -> None:
         self.settings = settings
         self.log_path = log_path
         self.env = env or {}
         self.command = command
+        self.program = program or [sys.executable, "-m", "pipeline"]
+        self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self.client = Client(f"http://{settings.http_host}:{settings.http_port}/",
                              f"{settings.admin_username}:{settings.admin_password}")
@@ -130,7 +135,7 @@ class WorkerProcess:
         env = {**settings_env(self.settings), **self.env}
         if self.command == "up":  # the whole embedded pipeline: it starts a broker of its own
             del env["KAFKA_BOOTSTRAP_SERVERS"]
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", self.command], env=env,
+        self.proc = subprocess.Popen([*self.program, self.command], env=env, cwd=self.cwd,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
