@@ -88,7 +88,6 @@ def create_app(settings: Settings) -> faust.App:
         async for event in stream.events():
             await track(worker, JobEvent.decode(event.message.value))
 
-    app.pipeline_worker = worker  # type: ignore[attr-defined]
     return app
 
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from pipeline import codec
-from pipeline.jobs.events import event
-from pipeline.jobs.fold import fold
 from pipeline.records import ShardCommand
 from pipeline.shard.apply import apply_to_store
 from pipeline.shard.rocksdb import ShardStore
@@ -51,20 +49,6 @@ def test_keys_keep_harpers_order_and_exactness(tmp_path):
     store.write_batch(0, "dev", "t", "id", "insert", [{"id": codec.normalize_key(k)} for k in keys], 1.0)
     assert [r["id"] for _, r in store.scan("dev", "t")] == [-1.5, 2, 10, 9007199254740992, 9007199254740993, "a", "b"]
     assert [r["id"] for _, r in store.get_many("dev", "t", [10, "a", 404])] == [10, "a"]
-
-
-def test_a_repeated_batch_report_counts_once():
-    record, follow = fold(None, event("j", "CREATED", type="csv_data_load"))
-    record, _ = fold(record, event("j", "SPLIT_DONE", parsed=3, shard_commands=[1, 1]))
-    record, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
-    assert follow is None
-    again, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=2, written=2))
-    assert again is None and follow is None  # the redelivered report changes nothing
-    record, follow = fold(record, event("j", "BATCH_APPLIED", shard=1, seq=0, parsed=1, written=0))
-    assert follow.event == "COMPLETE" and follow.message == "successfully loaded 2 of 3 records"
-    final, _ = fold(record, follow)
-    assert final["status"] == "COMPLETE" and fold(final, follow) == (None, None)
-
 
 
 def test_a_command_sent_again_by_a_resumed_load_is_skipped(tmp_path):
