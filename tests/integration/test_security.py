@@ -1,0 +1,105 @@
+"""What a user's request can reach: SQL that would read the host, credentials and where they must not appear."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from harness import Client, WorkerProcess
+
+TOKEN = "host-secret-" + uuid.uuid4().hex  # the content of a file SQL must never read
+READ_T = {"super_user": False, "sec": {"tables": {
+    "t": {"read": True, "insert": False, "update": False, "delete": False, "attribute_permissions": []}}}}
+
+
+@pytest.fixture(scope="module")
+def worker(module_settings, tmp_path_factory):
+    process = WorkerProcess(module_settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
+    admin = process.client
+    admin.ok({"operation": "create_table", "database": "sec", "table": "t", "primary_key": "id"})
+    admin.ok({"operation": "insert", "database": "sec", "table": "t",
+              "records": [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}]})
+    admin.ok({"operation": "add_role", "role": "reads_t", "permission": READ_T})
+    admin.ok({"operation": "add_user", "role": "reads_t", "username": "tess", "password": "tess-pw", "active": True})
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def host_file(module_settings):
+    """A file in an allowed directory (a worker may read it for csv_file_load, but never for SQL)."""
+    path = module_settings.allowed_dirs[0] / "host-secret.csv"
+    path.write_text(f"secret\n{TOKEN}\n")
+    return path
+
+
+def as_(worker, who: str) -> Client:
+    return worker.client if who == "admin" else Client(worker.client.url, "tess:tess-pw")
+
+
+HOST_SQL = [
+    "SELECT t1.id, x.content FROM sec.t t1, LATERAL read_text('{f}') x",
+    "SELECT * FROM sec.t, read_csv('{f}') x",
+    "SELECT * FROM sec.t JOIN read_text('{f}') x ON true",
+    "SELECT t.id, (SELECT content FROM read_text('{f}')) AS c FROM sec.t t",
+    "SELECT * FROM sec.t WHERE id IN (SELECT 1 FROM read_blob('{f}'))",
+    "SELECT * FROM sec.t t1 JOIN LATERAL (SELECT * FROM read_text('{f}')) z ON true",
+    "SELECT * FROM sec.t, query('SELECT * FROM read_text(''{f}'')') q",
+    "SELECT id, read_text('{f}') AS c FROM sec.t",
+    "COPY sec.t TO '{d}/copied.csv'",
+    "COPY sec.t FROM '{f}'",
+    "ATTACH '{d}/attached.db' AS x",
+    "DETACH x",
+    "PRAGMA database_list",
+    "SET enable_external_access = true",
+    "RESET memory_limit",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "CALL pragma_version()",
+    "EXPORT DATABASE '{d}/exported'",
+    "CREATE TABLE sec.copy AS SELECT * FROM sec.t",
+    "DROP TABLE sec.t",
+    "SELECT getenv('HOME') AS h FROM sec.t",
+    "SELECT current_setting('temp_directory') AS s FROM sec.t",
+    "SELECT * FROM sec.t WHERE name = getvariable('x')",
+]
+
+
+@pytest.mark.parametrize("who", ["tess", "admin"])
+def test_sql_cannot_reach_the_host(worker, host_file, who):
+    client = as_(worker, who)
+    for statement in HOST_SQL:
+        answer = client.op({"operation": "sql", "sql": statement.format(f=host_file, d=host_file.parent)})
+        assert answer.status == 400 and set(answer.body) == {"error"}, (statement, answer)
+        assert TOKEN not in json.dumps(answer.body) and "root:" not in json.dumps(answer.body), statement
+    leftovers = {p.name for p in host_file.parent.iterdir()} & {"copied.csv", "attached.db", "exported"}
+    assert not leftovers
+    # ordinary SQL is untouched: joins, subqueries, grouping, ordering
+    assert client.ok({"operation": "sql", "sql": "SELECT a.id, b.name FROM sec.t a JOIN sec.t b ON a.id = b.id "
+                                                  "WHERE a.id IN (SELECT id FROM sec.t WHERE id > 1) ORDER BY a.id"}) \
+        == [{"id": 2, "name": "two"}]
+    assert client.ok({"operation": "sql", "sql": "SELECT COUNT(*) AS n, MAX(id) AS top FROM sec.t"}) == [
+        {"n": 2, "top": 2}]
+
+
+def test_an_attribute_name_is_data_not_sql(worker):
+    """The final stage's own statements name the attributes; a quote in a name must not end the string."""
+    admin = worker.client
+    admin.ok({"operation": "create_table", "database": "sec", "table": "q", "primary_key": "id"})
+    admin.ok({"operation": "insert", "database": "sec", "table": "q",
+              "records": [{"id": 1, "it's": "quoted", "x': 'JSON'}) --": 1}, {"id": 2}]})
+    assert admin.ok({"operation": "sql", "sql": "SELECT id, `it's` FROM sec.q ORDER BY id DESC"}) == [
+        {"id": 2, "it's": None}, {"id": 1, "it's": "quoted"}]
+
+
+@pytest.mark.parametrize("who", ["tess", "admin"])
+def test_an_export_through_such_sql_ends_in_error(worker, host_file, who):
+    client = as_(worker, who)
+    job = client.run_job({"operation": "export_local", "format": "json", "path": str(host_file.parent),
+                          "filename": f"leak-{who}", "search_operation": {
+                              "operation": "sql", "sql": f"SELECT t1.id, x.content FROM sec.t t1, "
+                                                         f"LATERAL read_text('{host_file}') x"}})
+    assert job["status"] == "ERROR" and "LATERAL" in job["message"] and TOKEN not in json.dumps(job), job
+    assert not (host_file.parent / f"leak-{who}.json").exists()
+
