@@ -39,6 +39,16 @@ def resume_failed(point: str, reason: str) -> str:
             f"but could not read its source again: {reason}")
 
 
+def outside_allowed_dirs(file_path: str) -> str:
+    return (f"Permission denied {file_path}: files can only be loaded from the directories this pipeline is "
+            "configured to read (PIPELINE_ALLOWED_DIRS)")
+
+
+def not_a_regular_file(file_path: str) -> str:
+    """Ours: Harper opens a FIFO (and waits for a writer) or reads a device."""
+    return f"{file_path} is not a regular file: a FIFO, socket or device cannot be loaded"
+
+
 def csv_url_failed(url: str, detail: str) -> str:
     return f"CSV Load failed from URL: {url}, {detail}"
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from urllib.parse import urlparse
 
 from ..catalog import Catalog
+from .answers import not_a_regular_file, outside_allowed_dirs
 from .dates import parse_iso_date
 from .errors import HarperError, operation_not_found
 from .names import check_table_exists, joi_name, validatejs_name, with_database
@@ -97,10 +98,11 @@ def check_readable(file_path: Any, allowed_dirs: Sequence[Path]) -> Path:
     if not os.access(path, os.R_OK):
         raise HarperError(f"Permission denied {file_path}")
     if not inside(path, allowed_dirs):
-        raise HarperError(f"Permission denied {file_path}: files can only be loaded from the directories "
-                          "this pipeline is configured to read (PIPELINE_ALLOWED_DIRS)")
+        raise HarperError(outside_allowed_dirs(file_path))
     if path.is_dir():
         raise HarperError(f"{file_path} is a directory, not a file")
+    if not path.is_file():
+        raise HarperError(not_a_regular_file(file_path))
     return path
 
 

@@ -108,7 +108,7 @@ def source_for(op: dict, settings: Settings, position: dict | None) -> SourcePar
     if name == "csv_data_load":
         return DataSource(op["data"], size, position)
     if name == "csv_file_load":
-        return FileSource(Path(op["file_path"]), size, position)
+        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position)
     if name == "import_from_s3":
         return S3Source(op["s3"], settings, size, position)
     return UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)

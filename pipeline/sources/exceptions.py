@@ -20,6 +20,10 @@ class JsonSourceError(SourceError):
     """A JSON source that cannot be loaded."""
 
 
+class FileRefused(SourceError):
+    """csv_file_load's path is not a regular file under the allowed directories (as opened, not as named)."""
+
+
 class UrlError(SourceError):
     """csv_url_load could not fetch its URL (Harper's ``CSV Load failed from URL: ...`` text)."""
 
