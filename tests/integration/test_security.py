@@ -1,6 +1,7 @@
 """What a user's request can reach: SQL that would read the host, credentials and where they must not appear."""
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
@@ -103,3 +104,19 @@ def test_an_export_through_such_sql_ends_in_error(worker, host_file, who):
     assert job["status"] == "ERROR" and "LATERAL" in job["message"] and TOKEN not in json.dumps(job), job
     assert not (host_file.parent / f"leak-{who}.json").exists()
 
+
+def basic(auth: bytes) -> str:
+    return "Basic " + base64.b64encode(auth).decode()
+
+
+def test_a_password_with_a_nul_appended_is_not_the_password(worker):
+    """scrypt pads its HMAC key with zero bytes: "password" and "password\\0" must still differ."""
+    for auth in (b"admin:password\0", b"admin:password\0\0", b"tess:tess-pw\0"):
+        answer = worker.client.raw(b'{"operation":"user_info"}', auth=basic(auth))
+        assert answer.status == 401 and answer.body == {"error": "Login failed"}, auth
+    assert worker.client.raw(b'{"operation":"user_info"}', auth=basic(b"admin:password")).status == 200
+    for op in ({"operation": "add_user", "role": "reads_t", "username": "nul", "password": "a\0b", "active": True},
+               {"operation": "alter_user", "username": "tess", "password": "tess-pw\0"}):
+        answer = worker.client.op(op)
+        assert answer.status == 400 and "NUL" in answer.body["error"], answer
+    assert Client(worker.client.url, "tess:tess-pw").op({"operation": "user_info"}).status == 200
