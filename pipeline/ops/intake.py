@@ -10,11 +10,10 @@ the dead-letter topic, with what went wrong in its headers.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any, Awaitable, Callable
 
-from .. import codec
+from .. import codec, redact
 from ..contract.errors import HarperError
 from ..contract.operations import JOB_OPERATIONS
 from ..jobs.events import COMPLETE, ERROR, FINAL, emit, event, job_id_of_message
@@ -24,8 +23,6 @@ from ..kafka.logview import LogView
 from .loads import resume_point
 
 log = logging.getLogger(__name__)
-
-_SECRET = re.compile(rb'("aws_(?:secret_access_key|access_key_id)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 Call = Callable[[Any, Any], Awaitable[Any]]
 RunJob = Callable[[str, dict, "str | None", bool, "dict | None"], Awaitable[None]]
@@ -106,14 +103,14 @@ class Intake:
     async def _dead_letter(self, value: bytes, key: bytes | None, error: str, partition: int, offset: int) -> None:
         """The original bytes, with what went wrong in headers (as Kafka Connect does).
 
-        The one change: S3 credentials are masked, since the dead-letter topic
-        is read by more people than ``operations``; a header says so.
+        The one change: credentials (S3 keys, URL passwords) are masked, since the
+        dead-letter topic is read by more people than ``operations``; a header says so.
         """
-        headers = [("error", error.encode()), ("source.topic", self.bus.topic("operations").encode()),
+        headers = [("error", redact.text(error).encode()), ("source.topic", self.bus.topic("operations").encode()),
                    ("source.partition", str(partition).encode()), ("source.offset", str(offset).encode())]
-        value, masked = _SECRET.subn(rb'\1"***"', value)
+        value, masked = redact.message_bytes(value)
         if masked:
-            headers.append(("redacted", b"aws credentials"))
+            headers.append(("redacted", ", ".join(masked).encode()))
         await self.bus.producer.send_and_wait(self.bus.topic("operations-dlq"), value=value, key=key, headers=headers)
         log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
                                                                        "error": error})

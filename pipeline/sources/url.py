@@ -4,7 +4,8 @@ Only http and https are fetched, redirects included (up to five, each hop
 checked again). Addresses in loopback, private, link-local and other
 non-public ranges are refused unless a configured network allows them, so an
 operation cannot make a worker fetch internal services (the host is checked
-as resolved just before each request).
+as resolved just before each request). A redirect to another origin does not
+get the passthrough headers that carry credentials.
 """
 from __future__ import annotations
 
@@ -54,6 +55,20 @@ async def check_address(url: str, settings: Settings) -> None:
                      "to load from it"))
 
 
+#: headers that carry credentials: not sent on to another origin, as HTTP clients (curl, requests) do
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _headers_for_redirect(headers: dict[str, str], source: str, target: str) -> dict[str, str]:
+    """The passthrough headers to send to a redirect's target: without credentials if its origin differs."""
+    def origin(url: str) -> tuple[str, str]:  # compared as written: "host" and "host:80" differ, which only drops more
+        parsed = urlparse(url)
+        return parsed.scheme.lower(), parsed.netloc.rpartition("@")[2].lower()
+    if origin(source) == origin(target):
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+
+
 def _content_type_ok(value: str) -> bool:
     return value.split(";")[0].strip().lower() in CSV_CONTENT_TYPES
 
@@ -62,15 +77,17 @@ async def download(url: str, headers: dict[str, Any] | None, settings: Settings,
     """Stream the body into ``pipe``; any failure is handed to the pipe's reader as the job's error."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.url_connect_timeout,
                                     sock_read=settings.url_idle_timeout)
+    sent = {str(k): str(v) for k, v in (headers or {}).items()}
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             current = url
             for _ in range(MAX_REDIRECTS + 1):
                 await check_address(current, settings)
-                async with session.get(current, allow_redirects=False,
-                                       headers={str(k): str(v) for k, v in (headers or {}).items()}) as response:
+                async with session.get(current, allow_redirects=False, headers=sent) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                        current = urljoin(current, response.headers["Location"])
+                        target = urljoin(current, response.headers["Location"])
+                        sent = _headers_for_redirect(sent, current, target)
+                        current = target
                         continue
                     await _stream(url, response, settings, pipe)
                     return

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import threading
 import uuid
 
 import pytest
+from rocksdict import AccessType, Rdict
 
-from harness import Client, WorkerProcess
+from harness import Client, WorkerProcess, read_everything, wait_until
+from test_loads import produce_raw
 
 TOKEN = "host-secret-" + uuid.uuid4().hex  # the content of a file SQL must never read
 READ_T = {"super_user": False, "sec": {"tables": {
@@ -120,3 +124,99 @@ def test_a_password_with_a_nul_appended_is_not_the_password(worker):
         answer = worker.client.op(op)
         assert answer.status == 400 and "NUL" in answer.body["error"], answer
     assert Client(worker.client.url, "tess:tess-pw").op({"operation": "user_info"}).status == 200
+
+
+# ---- credentials a load is given ---------------------------------------------------------------------------
+PASSWORD = "url-pw-" + uuid.uuid4().hex  # in a URL's user part: must never appear outside `operations`
+DOGS = b"id,name\n1,rex\n2,fido\n"
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers /dogs.csv (only with alice's password when ``locked``), redirects /away and /here; remembers
+    the headers of every request."""
+    seen: list = []
+    elsewhere = ""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        Recorder.seen.append((self.server.server_address[0], self.path, dict(self.headers)))
+        if self.path in ("/away", "/here"):
+            self.send_response(302)
+            self.send_header("Location", f"{Recorder.elsewhere}/dogs.csv" if self.path == "/away" else "/dogs.csv")
+            self.end_headers()
+            return
+        expected = "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+        if self.path == "/locked.csv" and self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.end_headers()
+            return
+        self.send_response(200 if self.path in ("/dogs.csv", "/locked.csv") else 404)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", str(len(DOGS)))
+        self.end_headers()
+        self.wfile.write(DOGS)
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """Two real HTTP servers on two loopback addresses (two hosts for the redirect's purposes)."""
+    here = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    there = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Recorder)
+    for httpd in (here, there):
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    Recorder.elsewhere = f"http://127.0.0.2:{there.server_address[1]}"
+    yield f"http://127.0.0.1:{here.server_address[1]}"
+    for httpd in (here, there):
+        httpd.shutdown()
+
+
+def url_load(worker, url, **extra):
+    return worker.client.run_job({"operation": "csv_url_load", "database": "sec", "table": "dogs", "csv_url": url,
+                                  **extra})
+
+
+@pytest.fixture(scope="module")
+def dogs(worker):
+    worker.client.ok({"operation": "create_table", "database": "sec", "table": "dogs", "primary_key": "id"})
+
+
+def test_credential_headers_are_not_forwarded_to_another_host(worker, servers, dogs):
+    headers = {"Authorization": "Bearer tok-" + PASSWORD, "Cookie": "s=" + PASSWORD,
+               "Proxy-Authorization": "Basic " + PASSWORD, "X-Trace": "kept"}
+    Recorder.seen.clear()
+    assert url_load(worker, f"{servers}/away", passthrough_headers=headers)["status"] == "COMPLETE"
+    assert url_load(worker, f"{servers}/here", passthrough_headers=headers)["status"] == "COMPLETE"
+    [first, elsewhere, second, same_host] = Recorder.seen
+    assert first[1] == "/away" and first[2]["Authorization"] == headers["Authorization"]
+    assert elsewhere[0] == "127.0.0.2" and elsewhere[2]["X-Trace"] == "kept"
+    assert not {"Authorization", "Cookie", "Proxy-Authorization"} & set(elsewhere[2]), elsewhere
+    assert second[1] == "/here" and same_host[0] == "127.0.0.1"
+    assert same_host[2]["Authorization"] == headers["Authorization"]  # same origin: kept
+
+
+def test_a_password_in_a_url_appears_nowhere(worker, servers, dogs, module_settings):
+    host = servers.split("//")[1]
+    loaded = url_load(worker, f"http://alice:{PASSWORD}@{host}/locked.csv", action="upsert")
+    assert loaded["message"] == "successfully loaded 2 of 2 records", loaded
+    failed = url_load(worker, f"http://alice:{PASSWORD}@{host}/missing.csv")
+    assert failed["status"] == "ERROR" and f"http://alice:***@{host}/missing.csv" in failed["message"], failed
+    garbage = json.dumps({"operation": "csv_url_load", "database": "sec", "table": "dogs",
+                          "csv_url": f"http://alice:{PASSWORD}@{host}/x.csv"})[:-3].encode()
+    produce_raw(module_settings, garbage, str(uuid.uuid4()).encode())
+    dead = wait_until(lambda: read_everything(module_settings, "operations-dlq"), "dead letter")
+    assert b"alice:***@" in dead[-1]
+    secret = PASSWORD.encode()
+    for name in ("job-status", "jobs", "operations-dlq", "export-results", "catalog", "auth"):
+        for value in read_everything(module_settings, name):
+            assert secret not in value, name
+    answers = worker.client.ok({"operation": "search_jobs_by_start_date", "from_date": "2000-01-01",
+                                "to_date": "2999-01-01"})
+    assert answers and PASSWORD not in json.dumps(answers)
+    assert PASSWORD not in worker.log_text()
+    state = Rdict(str(module_settings.data_dir / "state"), access_type=AccessType.read_only())
+    try:
+        assert not [key for key, value in state.items() if secret in bytes(key) + bytes(value)]
+    finally:
+        state.close()
