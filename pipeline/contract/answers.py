@@ -49,6 +49,12 @@ def not_a_regular_file(file_path: str) -> str:
     return f"{file_path} is not a regular file: a FIFO, socket or device cannot be loaded"
 
 
+def too_many_attributes(table: str, count: int, limit: int) -> str:
+    """Ours: Harper registers every new attribute, however many."""
+    return (f"table '{table}' would have {count} attributes, more than the limit of {limit} "
+            "(PIPELINE_MAX_ATTRIBUTES)")
+
+
 def csv_url_failed(url: str, detail: str) -> str:
     return f"CSV Load failed from URL: {url}, {detail}"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from ..config import Settings
+from ..config import MAX_MESSAGE_BYTES, Settings
 from ..records import AvroRecord
 
 
@@ -26,7 +26,7 @@ class Bus:
             acks="all",
             linger_ms=5,
             max_batch_size=1024 * 1024,
-            max_request_size=16 * 1024 * 1024,
+            max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=30000,
         )
         await self._producer.start()

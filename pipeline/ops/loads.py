@@ -57,7 +57,7 @@ class Loads:
         table = self.tables.table(op)
         settings = self.settings
         splitter = Splitter(self.bus, job_id, table, op["action"], self.shards, settings.batch_size,
-                            resume=checkpoint)
+                            settings.max_record_bytes, resume=checkpoint)
         loop = asyncio.get_running_loop()
         seen: set[str] = set()
         done = checkpoint["batches"] if checkpoint else 0
@@ -106,9 +106,9 @@ def source_for(op: dict, settings: Settings, position: dict | None) -> SourcePar
     """The source a validated load reads, from ``position`` (a checkpoint's) or from its beginning."""
     name, size = op["operation"], settings.batch_size
     if name == "csv_data_load":
-        return DataSource(op["data"], size, position)
+        return DataSource(op["data"], size, position, settings.max_record_bytes)
     if name == "csv_file_load":
-        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position)
+        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
     if name == "import_from_s3":
         return S3Source(op["s3"], settings, size, position)
     return UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)

@@ -20,6 +20,7 @@ from typing import BinaryIO, Sequence
 from ..contract.answers import not_a_regular_file, outside_allowed_dirs
 from ..contract.validate_jobs import inside
 from .base import Position, SourcePartition
+from .csv import MAX_RECORD_BYTES
 from .exceptions import FileRefused
 
 
@@ -48,8 +49,8 @@ def _opened_path(fd: int, file_path: str) -> Path:
 
 class FileSource(SourcePartition):
     def __init__(self, path: Path, allowed_dirs: Sequence[Path], batch_size: int,
-                 resume: Position | None = None) -> None:
-        super().__init__(batch_size, resume)
+                 resume: Position | None = None, max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+        super().__init__(batch_size, resume, max_record_bytes)
         self.path = path
         self.allowed_dirs = allowed_dirs
 

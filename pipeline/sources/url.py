@@ -126,7 +126,7 @@ class UrlSource(SourcePartition):
     def __init__(self, url: str, headers: dict[str, Any] | None, settings: Settings, batch_size: int,
                  resume: Position | None = None) -> None:
         """``headers``: the operation's ``passthrough_headers``, sent with each request."""
-        super().__init__(batch_size, resume)
+        super().__init__(batch_size, resume, settings.max_record_bytes)
         self.url = url
         self.headers = headers
         self.settings = settings

@@ -8,6 +8,7 @@ import os
 import socket
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +16,27 @@ from harness import WorkerProcess
 from pipeline.contract.answers import not_a_regular_file
 from test_loads import produce_raw
 
+MAX_ATTRIBUTES = 30_000
+
 
 @pytest.fixture(scope="module")
 def worker(module_settings, tmp_path_factory):
     # one shard: every record of a write goes into the same shard's commands
-    settings = dataclasses.replace(module_settings, shard_partitions=1)
+    settings = dataclasses.replace(module_settings, shard_partitions=1, max_attributes=MAX_ATTRIBUTES)
     process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
     process.client.ok({"operation": "create_table", "database": "lim", "table": "t", "primary_key": "id"})
     yield process
     process.stop()
+
+
+def peak_rss_mb(worker) -> float:
+    """The worker process's peak resident memory (VmHWM) since :func:`reset_peak_rss`, in MB."""
+    status = (Path("/proc") / str(worker.proc.pid) / "status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def reset_peak_rss(worker) -> None:
+    (Path("/proc") / str(worker.proc.pid) / "clear_refs").write_text("5")
 
 
 @pytest.fixture
@@ -65,3 +78,85 @@ def test_a_fifo_that_reaches_the_job_ends_it_in_error(worker, fifo):
     assert answers_quickly(worker)
     job = worker.client.job(job_id, timeout=30)
     assert job["status"] == "ERROR" and "not a regular file" in job["message"], job
+
+
+# ---- wide files -------------------------------------------------------------------------------------------
+def wide_csv(columns: int, rows: int) -> str:
+    header = "id," + ",".join(f"c{i}" for i in range(columns - 1))
+    return header + "\n" + "".join(f"{r}," + ",".join(str(r * i) for i in range(columns - 1)) + "\n"
+                                   for r in range(1, rows + 1))
+
+
+def test_a_file_with_20000_columns_registers_them_together(worker):
+    client = worker.client
+    client.ok({"operation": "create_table", "database": "lim", "table": "wide", "primary_key": "id"})
+    job = client.run_job({"operation": "csv_data_load", "database": "lim", "table": "wide",
+                          "data": wide_csv(20_000, 3)})
+    assert job["message"] == "successfully loaded 3 of 3 records", job
+    described = client.ok({"operation": "describe_table", "database": "lim", "table": "wide"})
+    assert len(described["attributes"]) == 20_000 + 2 and described["record_count"] == 3
+    [row] = client.ok({"operation": "search_by_hash", "database": "lim", "table": "wide", "hash_values": [2],
+                       "get_attributes": ["c0", "c19998"]})
+    assert row == {"c0": 0, "c19998": 2 * 19_998}
+
+
+def test_a_file_wider_than_the_limit_ends_in_error_naming_it(worker):
+    client = worker.client
+    client.ok({"operation": "create_table", "database": "lim", "table": "wider", "primary_key": "id"})
+    job = client.run_job({"operation": "csv_data_load", "database": "lim", "table": "wider",
+                          "data": wide_csv(MAX_ATTRIBUTES + 1, 1)})
+    assert job["status"] == "ERROR", job
+    assert job["message"] == (f"table 'lim.wider' would have {MAX_ATTRIBUTES + 3} attributes, more than the limit "
+                              f"of {MAX_ATTRIBUTES} (PIPELINE_MAX_ATTRIBUTES)")
+    described = client.ok({"operation": "describe_table", "database": "lim", "table": "wider"})
+    assert len(described["attributes"]) == 3 and described["record_count"] == 0
+
+
+# ---- deep and large values --------------------------------------------------------------------------------
+def test_a_value_nested_1000_levels_deep_is_refused_with_the_limit(worker):
+    deep = '{"a":' * 1000 + "1" + "}" * 1000
+    answer = worker.client.raw(('{"operation":"insert","database":"lim","table":"t","records":[{"id":1,"deep":%s}]}'
+                                % deep).encode())
+    assert answer.status == 400 and answer.body == {
+        "error": "'records[0].deep': the value is nested more than 100 levels deep (the most a value may nest)"}
+    fine = '{"a":' * 99 + "1" + "}" * 99
+    assert worker.client.raw(('{"operation":"insert","database":"lim","table":"t","records":[{"id":2,"deep":%s}]}'
+                              % fine).encode()).status == 200
+    cell = "[" * 1000 + "]" * 1000
+    job = worker.client.run_job({"operation": "csv_data_load", "database": "lim", "table": "t",
+                                 "data": f"id,deep\n3,ok\n4,{cell}\n"})
+    assert job["status"] == "ERROR" and job["message"] == (
+        "line 3, column 'deep': the value is nested more than 100 levels deep (the most a value may nest)"), job
+
+
+def test_records_too_large_for_one_command_are_split_and_one_too_large_is_refused(worker):
+    """18 records of 1 MB for one shard: three commands (one would pass the broker's 16 MB message limit)."""
+    records = [{"id": 100 + i, "blob": f"{i:07d}" * (1024 ** 2 // 7)} for i in range(18)]
+    answer = worker.client.op({"operation": "insert", "database": "lim", "table": "t", "records": records})
+    assert answer.status == 200 and answer.body["message"] == "inserted 18 of 18 records", answer
+    [stored] = worker.client.ok({"operation": "search_by_hash", "database": "lim", "table": "t", "hash_values": [117],
+                                 "get_attributes": ["blob"]})
+    assert stored["blob"] == records[17]["blob"]
+    huge = {"id": 200, "blob": "x" * (9 * 1024 ** 2)}
+    answer = worker.client.op({"operation": "insert", "database": "lim", "table": "t", "records": [huge]})
+    assert answer.status == 400 and "more than the limit of 8388608 bytes (PIPELINE_MAX_RECORD_BYTES)" in \
+        answer.body["error"], answer
+
+
+def test_a_200_mb_cell_ends_the_job_naming_the_line_and_memory_stays_bounded(worker, module_settings):
+    reset_peak_rss(worker)
+    path = module_settings.allowed_dirs[0] / "huge-cell.csv"
+    with open(path, "wb") as out:
+        out.write(b"id,text\n1,small\n2,")
+        for _ in range(200):
+            out.write(b"x" * 1024 ** 2)
+        out.write(b"\n3,after\n")
+    try:
+        job = worker.client.run_job({"operation": "csv_file_load", "database": "lim", "table": "t",
+                                     "file_path": str(path)})
+    finally:
+        path.unlink()
+    assert job["status"] == "ERROR" and job["message"] == (
+        "line 3: the record is larger than the limit of 8388608 bytes (PIPELINE_MAX_RECORD_BYTES)"), job
+    assert answers_quickly(worker)
+    assert peak_rss_mb(worker) < 300
