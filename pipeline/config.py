@@ -49,6 +49,10 @@ class Settings:
     max_record_bytes: int = 8 * 1024 ** 2
     #: The most attributes a table may have: a load or write that would add more is refused.
     max_attributes: int = 50_000
+    #: The largest request body the Operations API reads; a csv_data_load's data is streamed, never held whole.
+    max_body_bytes: int = 1024 ** 3
+    #: The largest body of an operation other than csv_data_load, which is parsed in memory.
+    max_json_body_bytes: int = 16 * 1024 ** 2
     #: Source batches between a load's checkpoints: where a resumed load starts again, and how far the
     #: splitter may run ahead of the shard writers (at most two checkpoints' worth of commands unapplied).
     checkpoint_batches: int = 50
@@ -107,6 +111,8 @@ def load() -> Settings:
         batch_size=int(_env("PIPELINE_BATCH_SIZE", "1000")),
         max_record_bytes=min(MAX_MESSAGE_BYTES // 2, int(_env("PIPELINE_MAX_RECORD_BYTES", str(8 * 1024 ** 2)))),
         max_attributes=int(_env("PIPELINE_MAX_ATTRIBUTES", "50000")),
+        max_body_bytes=int(_env("PIPELINE_MAX_BODY_BYTES", str(1024 ** 3))),
+        max_json_body_bytes=int(_env("PIPELINE_MAX_JSON_BODY_BYTES", str(16 * 1024 ** 2))),
         checkpoint_batches=max(1, int(_env("PIPELINE_CHECKPOINT_BATCHES", "50"))),
         allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
         http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),

@@ -57,6 +57,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PIPELINE_S3_PART_BYTES": str(settings.s3_part_bytes),
         "PIPELINE_MAX_RECORD_BYTES": str(settings.max_record_bytes),
         "PIPELINE_MAX_ATTRIBUTES": str(settings.max_attributes),
+        "PIPELINE_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "PIPELINE_MAX_JSON_BODY_BYTES": str(settings.max_json_body_bytes),
     })
     return env
 

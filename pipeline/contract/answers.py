@@ -67,6 +67,22 @@ def completed_job_message(job_id: str) -> str:
     return f"Successfully completed job: {job_id}"
 
 
+def body_too_large(size: str, limit: int) -> str:
+    """Ours: Harper (fastify) answers 413 ``Request body is too large`` past its 1 GiB ``bodyLimit``."""
+    return f"Request body is too large: {size} bytes, more than the limit of {limit} bytes (PIPELINE_MAX_BODY_BYTES)"
+
+
+def json_body_too_large(size: int, limit: int) -> str:
+    return (f"Request body is too large: {size} bytes, more than the limit of {limit} bytes for operations other "
+            "than csv_data_load (PIPELINE_MAX_JSON_BODY_BYTES); load bulk data with csv_data_load, csv_file_load, "
+            "csv_url_load or import_from_s3")
+
+
+def operation_too_large(size: int, limit: int) -> str:
+    return (f"the operation is too large to queue as a job: {size} bytes, more than {limit}; only a "
+            "csv_data_load's data may be larger")
+
+
 def starting_job(job_id: str) -> dict:
     return {"message": f"Starting job with id {job_id}", "job_id": job_id}
 

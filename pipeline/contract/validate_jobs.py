@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from urllib.parse import urlparse
 
 from ..catalog import Catalog
+from ..records import DataStream
 from .answers import not_a_regular_file, outside_allowed_dirs
 from .dates import parse_iso_date
 from .errors import HarperError, operation_not_found
@@ -75,7 +76,7 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
             errors += _s3_errors(op.get("s3"))
         if errors:
             raise HarperError(",".join(dict.fromkeys(errors)))
-        if name == "csv_data_load" and not isinstance(op["data"], str):
+        if name == "csv_data_load" and not isinstance(op["data"], (str, DataStream)):
             raise HarperError("Data must be a string")
     check_table_exists(catalog, op["database"], op["table"])
     if name == "csv_file_load":

@@ -42,9 +42,10 @@ class Bus:
         return self._producer
 
     async def send(self, name: str, value: bytes | None, key: bytes | None = None,
-                   partition: int | None = None) -> asyncio.Future:
+                   partition: int | None = None, headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
         """Queue a message; await the returned future for its delivery."""
-        return await self.producer.send(self.topic(name), value=value, key=key, partition=partition)
+        return await self.producer.send(self.topic(name), value=value, key=key, partition=partition,
+                                        headers=headers)
 
     async def send_and_wait(self, name: str, value: bytes | None, key: bytes | None = None,
                             partition: int | None = None) -> Any:

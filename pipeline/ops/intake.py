@@ -20,6 +20,7 @@ from ..jobs.events import COMPLETE, ERROR, FINAL, emit, event, job_id_of_message
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
+from ..records import DataChunks, InvalidReference
 from .loads import resume_point
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,18 @@ class Intake:
             body = codec.loads(value)
             if not isinstance(body, dict):
                 raise ValueError("an operation must be a JSON object")
-        except ValueError as err:
-            await self._dead_letter(value, key, f"operation is not valid JSON: {err}", partition, offset)
+            # an envelope of a csv_data_load whose data went ahead as chunks
+            data = DataChunks.of(body["data"]) if "data" in body and "operation" not in body else None
+        except (ValueError, InvalidReference) as err:
+            why = f"operation is not valid JSON: {err}" if isinstance(err, ValueError) else str(err)
+            await self._dead_letter(value, key, why, partition, offset)
             if _is_uuid(key_text):
-                await emit(self.bus, event(key_text, "ERROR", ERROR, message=f"operation is not valid JSON: {err}"))
+                await emit(self.bus, event(key_text, "ERROR", ERROR, message=why))
             return
         if isinstance(body.get("request"), dict) and "operation" not in body:
             job_id, user, op = body["job_id"], body.get("user"), body["request"]
+            if data is not None:
+                op = {**op, "data": data}
         else:
             job_id = key_text if _is_uuid(key_text) else job_id_of_message(
                 self.bus.topic("operations"), partition, offset, round(timestamp * 1000))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import ipaddress
 import socket
 from typing import Any, BinaryIO
@@ -24,7 +23,7 @@ from ..contract.answers import csv_url_failed, csv_url_status
 from ..contract.validate_jobs import CSV_CONTENT_TYPES
 from .base import Position, SourcePartition
 from .exceptions import UrlError, UrlRefused
-from .pipe import Pipe
+from .pipe import Pipe, piped
 
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
@@ -132,12 +131,4 @@ class UrlSource(SourcePartition):
         self.settings = settings
 
     async def open_stream(self, stack: contextlib.AsyncExitStack) -> BinaryIO:
-        pipe = Pipe()
-        task = asyncio.create_task(download(self.url, self.headers, self.settings, pipe))
-
-        async def stop() -> None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-        stack.push_async_callback(stop)  # after the reader below is closed
-        return stack.enter_context(io.BufferedReader(pipe, 1024 * 1024))
+        return await piped(stack, lambda pipe: download(self.url, self.headers, self.settings, pipe))

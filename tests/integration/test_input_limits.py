@@ -12,17 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from harness import WorkerProcess
+from harness import WorkerProcess, read_everything
 from pipeline.contract.answers import not_a_regular_file
 from test_loads import produce_raw
 
 MAX_ATTRIBUTES = 30_000
+MAX_BODY = 24 * 1024 ** 2
+MAX_JSON_BODY = 20 * 1024 ** 2
 
 
 @pytest.fixture(scope="module")
 def worker(module_settings, tmp_path_factory):
     # one shard: every record of a write goes into the same shard's commands
-    settings = dataclasses.replace(module_settings, shard_partitions=1, max_attributes=MAX_ATTRIBUTES)
+    settings = dataclasses.replace(module_settings, shard_partitions=1, max_attributes=MAX_ATTRIBUTES,
+                                   max_body_bytes=MAX_BODY, max_json_body_bytes=MAX_JSON_BODY)
     process = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
     process.client.ok({"operation": "create_table", "database": "lim", "table": "t", "primary_key": "id"})
     yield process
@@ -160,3 +163,55 @@ def test_a_200_mb_cell_ends_the_job_naming_the_line_and_memory_stays_bounded(wor
         "line 3: the record is larger than the limit of 8388608 bytes (PIPELINE_MAX_RECORD_BYTES)"), job
     assert answers_quickly(worker)
     assert peak_rss_mb(worker) < 300
+
+
+# ---- large bodies -----------------------------------------------------------------------------------------
+def all_jobs(worker) -> list:
+    return worker.client.ok({"operation": "search_jobs_by_start_date", "from_date": "2000-01-01",
+                             "to_date": "2999-01-01"})
+
+
+def test_a_csv_data_load_larger_than_a_kafka_message_loads_with_memory_bounded(worker):
+    """20 MB of data, more than the 16 MiB the producer may send at once: it travels as chunks."""
+    worker.client.ok({"operation": "create_table", "database": "lim", "table": "big", "primary_key": "id"})
+    data = "id,text,note\n" + "".join(f'{i},"{i}é ""quoted"", {"x" * 2000}",😀\n' for i in range(10_000))
+    assert len(data.encode()) > 16 * 1024 ** 2
+    reset_peak_rss(worker)
+    job = worker.client.run_job({"operation": "csv_data_load", "database": "lim", "table": "big", "data": data})
+    assert job["message"] == "successfully loaded 10000 of 10000 records", job
+    [row] = worker.client.ok({"operation": "search_by_hash", "database": "lim", "table": "big", "hash_values": [9999],
+                              "get_attributes": ["text", "note"]})
+    assert row == {"text": f'9999é "quoted", {"x" * 2000}', "note": "😀"}
+    assert peak_rss_mb(worker) < 300
+
+
+def test_a_body_over_a_limit_or_not_json_is_refused_and_leaves_no_job(worker):
+    before = len(all_jobs(worker))
+    too_big = {"operation": "csv_data_load", "database": "lim", "table": "t", "data": "id\n" + "1\n" * (MAX_BODY // 2)}
+    answer = worker.client.op(too_big)
+    assert answer.status == 413 and answer.body["error"].startswith("Request body is too large") \
+        and f"more than the limit of {MAX_BODY} bytes (PIPELINE_MAX_BODY_BYTES)" in answer.body["error"], answer
+    insert = {"operation": "insert", "database": "lim", "table": "t",
+              "records": [{"id": 300 + i, "blob": "y" * 1024 ** 2} for i in range(21)]}
+    answer = worker.client.op(insert)
+    assert answer.status == 413 and "(PIPELINE_MAX_JSON_BODY_BYTES)" in answer.body["error"], answer
+    bad_escape = json.dumps({"operation": "csv_data_load", "database": "lim", "table": "t",
+                             "data": "id\n" + "2\n" * 3 * 1024 ** 2}).replace("2\\n", "2\\q", 1).encode()
+    answer = worker.client.raw(bad_escape)
+    assert answer.status == 400 and answer.body == {"error": "Invalid JSON."}, answer
+    no_table = {"operation": "csv_data_load", "database": "lim", "table": "none", "data": "id\n" + "3\n" * 1024 ** 2}
+    answer = worker.client.op(no_table)
+    assert answer.status == 400 and answer.body == {"error": "Table 'lim.none' does not exist"}, answer
+    assert len(all_jobs(worker)) == before
+    assert answers_quickly(worker)
+
+
+def test_an_envelope_whose_data_reference_is_broken_goes_to_the_dead_letter_topic(worker):
+    job_id = str(uuid.uuid4())
+    envelope = {"job_id": job_id, "user": None, "data": {"partition": "x"},
+                "request": {"operation": "csv_data_load", "database": "lim", "table": "t"}}
+    produce_raw(worker.settings, json.dumps(envelope).encode(), job_id.encode())
+    job = worker.client.job(job_id, timeout=30)
+    assert job["status"] == "ERROR" and "'data' is not a reference to a job's data chunks" in job["message"], job
+    dead = read_everything(worker.settings, "operations-dlq")
+    assert any(job_id.encode() in value for value in dead)
