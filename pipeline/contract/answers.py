@@ -136,6 +136,23 @@ def delete_answer(deleted: list, skipped: list) -> dict:
             "skipped_hashes": skipped}
 
 
+# Ours: Harper answers these with "Invalid SQL at: ..." (400) or "unsupported SQL type ..." (500); here they are
+# one 400 each, saying what SQL may read.
+_SQL_SCOPE = "SQL reads only database.table references (and subqueries over them)"
+
+
+def sql_statement_refused(keyword: str) -> str:
+    return f"Only SELECT statements are supported here, not {keyword}"
+
+
+def sql_source_refused(source: str) -> str:
+    return f"Invalid SQL: '{source}' cannot be read: {_SQL_SCOPE}; table functions and LATERAL are not supported"
+
+
+def sql_function_refused(name: str) -> str:
+    return f"Invalid SQL: the function {name}() is not available: {_SQL_SCOPE} and no settings or environment"
+
+
 JOB_FIELDS = ("id", "type", "status", "user", "created_datetime", "start_datetime", "end_datetime", "message",
               "result")
 

@@ -20,7 +20,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from ..catalog import Catalog, TableDef
-from .answers import database_missing, table_missing
+from .answers import (database_missing, sql_function_refused, sql_source_refused, sql_statement_refused,
+                      table_missing)
 from .errors import HarperError
 
 
@@ -43,30 +44,15 @@ def parse(sql: str) -> exp.Expression:
         raise HarperError("Exactly one SQL statement is expected")
     statement = statements[0]
     if not isinstance(statement, exp.Select):
-        raise HarperError(_statement_refused(_keyword(statement, sql)))
+        raise HarperError(sql_statement_refused(_keyword(statement, sql)))
     _check_sources(statement)
     return statement
 
 
-# Ours: Harper answers these with "Invalid SQL at: ..." (400) or "unsupported SQL type ..." (500); here they are
-# one 400 each, saying what SQL may read.
-_SQL_SCOPE = "SQL reads only database.table references (and subqueries over them)"
 #: functions that read DuckDB's settings, variables or the host's environment (table functions, which read
 #: files, are refused by :func:`_check_sources` wherever they appear)
 _HOST_FUNCTIONS = frozenset({"getenv", "current_setting", "getvariable", "current_query", "version"})
 _HOST_FUNCTION_PREFIXES = ("read_", "duckdb_", "pragma_", "parquet_", "__internal")
-
-
-def _statement_refused(keyword: str) -> str:
-    return f"Only SELECT statements are supported here, not {keyword}"
-
-
-def _source_refused(source: str) -> str:
-    return f"Invalid SQL: '{source}' cannot be read: {_SQL_SCOPE}; table functions and LATERAL are not supported"
-
-
-def _function_refused(name: str) -> str:
-    return f"Invalid SQL: the function {name}() is not available: {_SQL_SCOPE} and no settings or environment"
 
 
 def _keyword(statement: exp.Expression, sql: str) -> str:
@@ -83,17 +69,17 @@ def _check_sources(statement: exp.Select) -> None:
     """Refuse whatever could read something other than the catalog's tables (see the module's docstring)."""
     for node in statement.walk():
         if isinstance(node, (exp.From, exp.Join)) and not isinstance(node.this, (exp.Table, exp.Subquery)):
-            raise HarperError(_source_refused(node.this.sql(dialect="mysql")))
+            raise HarperError(sql_source_refused(node.this.sql(dialect="mysql")))
         if isinstance(node, exp.Lateral):
-            raise HarperError(_source_refused(node.sql(dialect="mysql")))
+            raise HarperError(sql_source_refused(node.sql(dialect="mysql")))
         if isinstance(node, exp.Into):
-            raise HarperError(_statement_refused("SELECT ... INTO"))
+            raise HarperError(sql_statement_refused("SELECT ... INTO"))
         if isinstance(node, exp.Table) and (not isinstance(node.this, exp.Identifier) or node.args.get("catalog")):
-            raise HarperError(_source_refused(node.sql(dialect="mysql")))
+            raise HarperError(sql_source_refused(node.sql(dialect="mysql")))
         if isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
-                raise HarperError(_function_refused(name))
+                raise HarperError(sql_function_refused(name))
 
 
 def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:
