@@ -22,6 +22,9 @@ from .ops.dispatch import Operations
 
 log = logging.getLogger(__name__)
 
+#: seconds a stopping worker gives requests in progress
+STOP_TIMEOUT = 2.0
+
 
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=codec.dumps(body), status=status, content_type="application/json")
@@ -73,7 +76,8 @@ class Api:
         request_body.clear(self._spool)
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/", self.handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # a stopping worker answers the requests in progress for a moment, then cancels them
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port).start()
         log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})

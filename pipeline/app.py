@@ -1,6 +1,7 @@
 """The Faust application: the worker process, its consumer group and its three agents.
 
-- ``intake`` consumes ``operations`` and runs each job's first stage (the splitter);
+- ``intake`` consumes ``operations`` and starts each job's first stage (the splitter) in the runner
+  (:mod:`pipeline.ops.runner`), which acks its message once the job has ended;
 - ``shard_writer`` consumes ``shard-log`` and applies commands to the shard stores;
 - ``tracker`` consumes ``job-status`` and keeps each job's record in the ``jobs`` topic.
 
@@ -9,6 +10,7 @@ application id; the HTTP API runs in every worker beside them.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -17,15 +19,15 @@ from .api import Api
 from .config import Settings
 from .jobs.events import emit
 from .jobs.fold import fold
+from .jobs.recovery import recover
 from .ops.dispatch import Operations
+from .ops.runner import JobRunner
 from .records import JobEvent
 from .runtime import Worker
 from .shard.writer import ShardWriter
+from .threads import DaemonExecutor
 
 log = logging.getLogger(__name__)
-
-#: loads running at once in one worker (each holds one partial command per shard)
-INTAKE_CONCURRENCY = 4
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -41,9 +43,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=max(settings.rebalance_timeout * 2, 6.0),
         broker_heartbeat_interval=1.0,
         stream_buffer_maxsize=64,
-        # An export's intake waits for the shards' scans; if a rebalance waited for that intake to finish, and
-        # the shards waited for the rebalance, neither would move. Redelivery after a rebalance is harmless:
-        # a re-run split is deduplicated per (job, shard, seq) and an export file is replaced atomically.
+        # An export waits for the shards' scans; if a rebalance waited for that job to finish, and the shards
+        # waited for the rebalance, neither would move. So a running job's message is delivered again after
+        # a rebalance: the runner (pipeline.ops.runner) makes that one run, here or on the partition's new owner.
         stream_wait_empty=False,
         producer_acks=-1,
         logging_config=None,
@@ -51,29 +53,42 @@ def create_app(settings: Settings) -> faust.App:
     worker = Worker(settings)
     operations = Operations(worker)
     writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile)
+    runner = JobRunner(operations.intake, settings.jobs_per_worker)
     api = Api(operations, worker.directory, settings)
 
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
 
+    operations_topic = worker.bus.topic("operations")
+
     @app.task
     async def start_worker() -> None:
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())  # see pipeline.threads
         await worker.start()
+        await recover(worker.bus, worker.jobs, worker.jobs_log)
         await api.start()
+
+    @app.on_partitions_assigned.connect
+    async def assigned(app: faust.App, assigned: set, **kwargs) -> None:
+        runner.assigned({tp.partition for tp in assigned if tp.topic == operations_topic})
 
     @app.on_before_shutdown.connect
     async def stop_worker(app: faust.App, **kwargs) -> None:
+        # Jobs first, whatever they are doing: they resume on the workers that get their partitions. Then
+        # the agents, so nothing uses the producer or a shard store when the worker closes them.
         await api.stop()
+        await runner.stop()
+        for agent in (intake, shard_writer, tracker):
+            await agent.stop()
         await worker.stop()
 
-    @app.agent(source("operations"), concurrency=INTAKE_CONCURRENCY)
+    @app.agent(source("operations"))
     async def intake(stream):
+        """Hands each message to the runner, which acks it once its job has ended (see :mod:`pipeline.ops.runner`)."""
         await worker.ready.wait()
-        async for event in stream.events():
-            message = event.message
-            await operations.intake.handle(message.key, message.value, message.partition, message.offset,
-                                           message.timestamp)
+        async for event in stream.noack().events():
+            await runner.deliver(event)
 
     @app.agent(source("shard-log"))
     async def shard_writer(stream):
@@ -88,6 +103,7 @@ def create_app(settings: Settings) -> faust.App:
         async for event in stream.events():
             await track(worker, JobEvent.decode(event.message.value))
 
+    app.before_commit = worker.bus.flush  # type: ignore[attr-defined]  # see pipeline.kafka.transport
     return app
 
 

@@ -56,6 +56,8 @@ class Settings:
     #: Source batches between a load's checkpoints: where a resumed load starts again, and how far the
     #: splitter may run ahead of the shard writers (at most two checkpoints' worth of commands unapplied).
     checkpoint_batches: int = 50
+    #: Jobs one worker runs at once (a load holds up to one partial command per shard in memory).
+    jobs_per_worker: int = 4
     #: Directories that csv_file_load may read and export_local may write.
     allowed_dirs: tuple[Path, ...] = field(default_factory=tuple)
     http_host: str = "127.0.0.1"
@@ -77,7 +79,7 @@ class Settings:
     s3_part_bytes: int = 8 * 1024 ** 2
 
     #: Memory of SQL's final stage (DuckDB) before it spills to disk.
-    duckdb_memory: str = "256MB"
+    duckdb_memory: str = "48MB"
     #: The port ``harper-pipeline up`` starts the embedded broker on.
     embedded_port: int = 9092
 
@@ -114,6 +116,7 @@ def load() -> Settings:
         max_body_bytes=int(_env("PIPELINE_MAX_BODY_BYTES", str(1024 ** 3))),
         max_json_body_bytes=int(_env("PIPELINE_MAX_JSON_BODY_BYTES", str(16 * 1024 ** 2))),
         checkpoint_batches=max(1, int(_env("PIPELINE_CHECKPOINT_BATCHES", "50"))),
+        jobs_per_worker=max(1, int(_env("PIPELINE_JOBS_PER_WORKER", "4"))),
         allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
         http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),
         http_port=int(_env("PIPELINE_HTTP_PORT", "9925")),
@@ -129,7 +132,7 @@ def load() -> Settings:
         url_idle_timeout=float(_env("PIPELINE_URL_IDLE_TIMEOUT", "30")),
         url_max_bytes=int(_env("PIPELINE_URL_MAX_BYTES", str(10 * 1024 ** 3))),
         s3_endpoint_url=_env("PIPELINE_S3_ENDPOINT_URL", ""),
-        duckdb_memory=_env("PIPELINE_DUCKDB_MEMORY", "256MB"),
+        duckdb_memory=_env("PIPELINE_DUCKDB_MEMORY", "48MB"),
         embedded_port=int(_env("PIPELINE_EMBEDDED_PORT", "9092")),
         s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

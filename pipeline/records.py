@@ -85,7 +85,7 @@ class JobEvent(AvroRecord):
     TOPIC: ClassVar[str] = "job-status"
 
     job_id: str
-    #: CREATED, STARTED, SPLIT_PROGRESS, SPLIT_DONE, BATCH_APPLIED, RESUMED, COMPLETE or ERROR
+    #: CREATED, STARTED, SPLIT_PROGRESS, SPLIT_DONE, BATCH_APPLIED, RESUMED, REQUEUED, COMPLETE or ERROR
     event: str
     #: the job's status after this event, as Harper names it
     status: str
@@ -104,7 +104,7 @@ class JobEvent(AvroRecord):
     message_is_json: bool = False
     #: JSON text of the job's result (exports)
     result: str | None = None
-    #: JSON: the checkpoint of SPLIT_PROGRESS and RESUMED
+    #: JSON: the checkpoint of SPLIT_PROGRESS, RESUMED and REQUEUED; the kept request of CREATED and STARTED
     detail: bytes | None = None
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from ..config import Settings
 from ..kafka import topics
@@ -51,16 +52,34 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     from ..kafka.broker import EmbeddedBroker
 
     marker = settings.data_dir / EMBEDDED_FILE
-    with EmbeddedBroker(port=args.broker_port, log_dir=settings.data_dir) as broker:
-        marker.write_text(json.dumps({"bootstrap": broker.bootstrap, "pid": os.getpid()}))
+    try:
+        _stop_stale_broker(marker)
+        broker = EmbeddedBroker(port=args.broker_port, log_dir=settings.data_dir).start()
+    except RuntimeError as err:
+        sys.exit(f"harper-pipeline: {err}")
+    try:
+        marker.write_text(json.dumps({"bootstrap": broker.bootstrap, "pid": os.getpid(), "broker_pid": broker.pid}))
         log.info("embedded broker started", extra={"bootstrap": broker.bootstrap})
         log.info("operations API", extra={"url": f"http://{settings.http_host}:{settings.http_port}/",
                                           "user": settings.admin_username,
                                           "password_from": "HDB_ADMIN_PASSWORD (default: password)"})
-        try:
-            run_worker(settings.with_bootstrap(broker.bootstrap, embedded=True))
-        finally:
-            marker.unlink(missing_ok=True)
+        run_worker(settings.with_bootstrap(broker.bootstrap, embedded=True))
+    finally:
+        marker.unlink(missing_ok=True)
+        broker.stop()
+
+
+def _stop_stale_broker(marker: Path) -> None:
+    """The marker of a run that did not stop in order (killed): its broker may still run and hold its port."""
+    from ..kafka.broker import find, stop_stale
+
+    if not marker.exists():
+        return
+    earlier = json.loads(marker.read_text())
+    port = int(earlier["bootstrap"].rsplit(":", 1)[1])
+    pid = earlier.get("broker_pid") or find(port)
+    if pid and stop_stale(pid, port):
+        log.info("stopped the embedded broker an earlier run left behind", extra={"pid": pid, "port": port})
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:

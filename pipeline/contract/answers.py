@@ -33,6 +33,11 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
+def lost_with_broker(operation: Any, reason: str) -> str:
+    """Ours: a job whose message the broker lost (the embedded broker forgets its log), that cannot be queued again."""
+    return f"{operation} was interrupted when the broker restarted and cannot be resumed: {reason}; resubmit it"
+
+
 def resume_failed(point: str, reason: str) -> str:
     """Ours: a load whose worker stopped could not read its source again to carry on."""
     return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "

@@ -15,6 +15,15 @@ that shard, so a report repeated after a redelivery counts once.
 A load's splitter checkpoints (SPLIT_PROGRESS) every few batches; the record
 keeps the latest checkpoint in ``_resume``, so whichever worker is handed the
 job's ``operations`` message after its worker died continues from there.
+
+The record also keeps the job's request (``_request``, until the job ends),
+so that a job whose message the broker lost (the embedded broker forgets its
+log when it stops) can be queued again (REQUEUED, :mod:`pipeline.jobs.recovery`)
+from the record alone; and the last few checkpoints (``_checkpoints``), since
+after such a loss the commands sent after a checkpoint may be lost too, so the
+job carries on from the latest checkpoint whose commands every shard had
+applied. A request with credentials is not kept
+(:func:`pipeline.jobs.events.kept_request`).
 """
 from __future__ import annotations
 
@@ -25,6 +34,11 @@ from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, loaded
 from ..contract.operations import DELETE_BEFORE
 from ..records import JobEvent
 from .events import COMPLETE, FINAL, IN_PROGRESS, event
+
+#: events that begin a record; any other, for a record that is not there, comes late for one that was deleted
+_FIRST_EVENTS = frozenset({"CREATED", "STARTED"})
+#: checkpoints a record keeps: the splitter runs at most two ahead of what the shards have applied
+KEPT_CHECKPOINTS = 3
 
 
 def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
@@ -43,6 +57,8 @@ def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | 
     """Fold one event into a job record. Returns (new record or None if unchanged, a follow-up event to emit)."""
     kind = ev.event
     if record is None:
+        if kind not in _FIRST_EVENTS:
+            return None, None
         # Harper's record is CREATED for an instant; a client only ever sees IN_PROGRESS (BEHAVIOUR.md)
         record = {"id": ev.job_id, "type": ev.type, "user": ev.user, "status": IN_PROGRESS,
                   "created_datetime": ev.time, "start_datetime": ev.time, "_v": 0}
@@ -56,12 +72,23 @@ def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | 
     workers = record.setdefault("_workers", [])
     if ev.worker and ev.worker not in workers and kind in ("STARTED", "RESUMED", "BATCH_APPLIED"):
         record["_workers"] = [*workers, ev.worker]
+    if kind in _FIRST_EVENTS and ev.detail and "_request" not in record and "_not_kept" not in record:
+        kept = codec.loads(ev.detail)
+        if "request" in kept:
+            record["_request"] = kept["request"]
+        else:
+            record["_not_kept"] = kept["not_kept"]
     if kind == "STARTED":
         record["start_datetime"] = ev.time
     elif kind == "SPLIT_PROGRESS":
         checkpoint = codec.loads(ev.detail)
         if checkpoint["batches"] > (record.get("_resume") or {}).get("batches", -1):
             record["_resume"] = checkpoint
+            record["_checkpoints"] = [*(record.get("_checkpoints") or []), checkpoint][-KEPT_CHECKPOINTS:]
+    elif kind == "REQUEUED":
+        checkpoint = codec.loads(ev.detail)["checkpoint"]
+        record["_resume"] = checkpoint
+        record["_checkpoints"] = [checkpoint] if checkpoint else []
     elif kind == "SPLIT_DONE":
         record["_parsed"] = ev.parsed
         record["_expected"] = list(ev.shard_commands or [])
@@ -80,6 +107,8 @@ def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | 
     elif kind in ("COMPLETE", "ERROR"):
         record["status"] = ev.status
         record["end_datetime"] = ev.time
+        for name in ("_request", "_not_kept", "_checkpoints", "_resume"):  # only a job not ended needs them
+            record.pop(name, None)
         record["message"] = codec.loads(ev.message) if ev.message_is_json else ev.message
         if ev.result is not None:
             record["result"] = codec.loads(ev.result)
@@ -96,3 +125,23 @@ def all_applied(record: dict[str, Any], commands: list[int]) -> bool:
     applied = record.get("_applied") or []
     applied = applied + [0] * (len(commands) - len(applied))
     return all(a >= c for a, c in zip(applied, commands))
+
+
+def safe_checkpoint(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest checkpoint of a load whose commands every shard has applied (None: start over).
+
+    Where a load can carry on from when the commands it sent after that point may be lost with the broker's log.
+    """
+    for checkpoint in reversed(record.get("_checkpoints") or []):
+        if all_applied(record, checkpoint["commands"]):
+            return checkpoint
+    return None
+
+
+def resume_point(checkpoint: dict[str, Any] | None) -> str:
+    """Where a taken-over load carries on from, for people."""
+    if checkpoint is None:
+        return "from the beginning (it had no checkpoint yet; commands already applied are skipped)"
+    source = checkpoint["source"]
+    where = f"line {source['line'] + 1}" if "line" in source else f"record {source['records'] + 1}"
+    return f"from {where} of the source, after {checkpoint['parsed']} records"

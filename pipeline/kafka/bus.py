@@ -36,6 +36,11 @@ class Bus:
             await self._producer.stop()
             self._producer = None
 
+    async def flush(self) -> None:
+        """Wait until every message queued so far is delivered."""
+        if self._producer is not None:
+            await self._producer.flush()
+
     @property
     def producer(self) -> AIOKafkaProducer:
         assert self._producer is not None, "Bus.start() first"

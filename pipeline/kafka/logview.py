@@ -36,14 +36,18 @@ class LogView:
         self._changed = asyncio.Condition()
         self._parts: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
+        #: records written back from the data directory at start: the broker had lost its log
+        self.republished = 0
 
     async def start(self) -> None:
         self._consumer, parts = await assigned_consumer(self.bus, self.name, "beginning", fetch_max_wait_ms=100)
         self._parts = parts
         ends = await self._consumer.end_offsets(parts)
         self._positions = {tp: 0 for tp in parts}
-        if self._state is not None and not any(ends.values()) and await self._republish():
-            ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
+        if self._state is not None and not any(ends.values()):
+            self.republished = await self._republish()
+            if self.republished:
+                ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
         self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
         self._task.add_done_callback(self._stopped)
 

@@ -8,6 +8,9 @@ from produce to consume at 1.5 s, 3 ms at 100 ms). Every hop of a job
 wait on two of them. With a short wait an idle consumer sends more fetch
 requests, ten a second, which no broker notices.
 
+It also delivers what the worker's own producer holds before each commit
+(see :meth:`Consumer._commit`).
+
 Registered as the ``hpkafka`` transport (see ``pyproject.toml``).
 """
 from __future__ import annotations
@@ -30,6 +33,15 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
 class Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Any) -> bool:
+        # Faust flushes its own producer before it commits; the agents produce with the worker's (job events,
+        # a scan's rows). Those go out first too, or a worker killed just after a commit would lose them
+        # with nothing left to send them again: a scan would wait for a shard that had already answered.
+        before_commit = getattr(self.app, "before_commit", None)
+        if before_commit is not None:
+            await before_commit()
+        return await super()._commit(offsets)
 
 
 class Transport(driver.Transport):

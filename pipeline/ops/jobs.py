@@ -17,7 +17,7 @@ from ..config import MAX_MESSAGE_BYTES
 from ..contract.answers import job_search_view, job_view, operation_too_large, starting_job
 from ..contract.errors import HarperError
 from ..contract.validate_jobs import validate_get_job, validate_job, validate_search_jobs
-from ..jobs.events import ERROR, emit, event
+from ..jobs.events import ERROR, emit, event, kept_request
 from ..jobs.fold import fold
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
@@ -57,7 +57,7 @@ class JobOperations:
         limit = MAX_MESSAGE_BYTES - ENVELOPE_HEADROOM
         if len(message) > limit:
             raise HarperError(operation_too_large(len(message), limit), 413)
-        created = event(job_id, "CREATED", type=op["operation"], user=user)
+        created = event(job_id, "CREATED", type=op["operation"], user=user, detail=codec.dumps(kept_request(op)))
         await emit(self.bus, created, wait=True)
         # the record exists before the answer, so a get_job right after it (through any worker) finds the job
         await self.jobs_log.put(job_id, fold(None, created)[0])

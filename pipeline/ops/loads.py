@@ -20,6 +20,7 @@ from ..contract.answers import resume_failed
 from ..contract.errors import HarperError
 from ..contract.names import check_column_names
 from ..jobs.events import emit, event, split_done
+from ..jobs.fold import resume_point
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
@@ -92,15 +93,6 @@ class Loads:
                 records = await loop.run_in_executor(None, source.next_batch)
         commands = await splitter.finish()
         await emit(self.bus, split_done(job_id, splitter.parsed, commands))
-
-
-def resume_point(checkpoint: dict | None) -> str:
-    """Where a taken-over load carries on from, for people."""
-    if checkpoint is None:
-        return "from the beginning (it had no checkpoint yet; commands already applied are skipped)"
-    source = checkpoint["source"]
-    where = f"line {source['line'] + 1}" if "line" in source else f"record {source['records'] + 1}"
-    return f"from {where} of the source, after {checkpoint['parsed']} records"
 
 
 def source_for(op: dict, settings: Settings, bus: Bus, position: dict | None) -> SourcePartition:

@@ -44,12 +44,15 @@ class Spill:
 
     Memory stays flat whatever the size of the result: a shard's rows wait on
     disk until every shard is done, then one line per shard is in memory at a time.
+    :meth:`close` also stops a reader in another thread (a cancelled export's
+    writer) at its next row.
     """
 
     def __init__(self, directory: Path, shards: int) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.paths = [directory / f"shard-{i:04d}.spill" for i in range(shards)]
         self._files = [open(p, "wb") for p in self.paths]
+        self._closed = False
 
     def restart(self, shard: int) -> None:
         self._files[shard].seek(0)
@@ -64,12 +67,15 @@ class Spill:
         readers = [open(p, "rb") for p in self.paths]
         try:
             for line in heapq.merge(*readers, key=lambda line: line[: line.index(b"\t")]):
+                if self._closed:
+                    raise ScanError("the scan's rows were discarded (the job was stopped)")
                 yield codec.loads(line[line.index(b"\t") + 1:])
         finally:
             for reader in readers:
                 reader.close()
 
     def close(self) -> None:
+        self._closed = True
         for out in self._files:
             out.close()
         for path in self.paths:
@@ -90,12 +96,14 @@ async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float,
         if result.kind == "ERROR":
             raise ScanError(result.message or "a shard failed")
         shard, seq = result.shard, result.seq
-        # After a hand-over a shard's scan can run twice at once (its old owner had not finished); both
-        # streams carry the same rows in the same messages, so a stream is taken in sequence only, starting
-        # again from its beginning when a message 0 comes.
+        # After a hand-over a shard's scan can run twice (its old owner had not finished, or had not committed
+        # past it); both streams carry the same rows in the same messages, so a stream is taken in sequence
+        # only, starting again from its beginning when a message 0 comes, and a shard done is done: the owner
+        # that streamed it may skip the scan if the shard comes back to it, so nothing would end a restart.
+        if shard in done:
+            continue
         if seq == 0:
             expected[shard] = 0
-            done.pop(shard, None)
             if sink is not None:
                 sink.restart(shard)
         if seq != expected.get(shard):

@@ -179,7 +179,8 @@ def final_stage(tables: list[tuple[str, list[str], Rows]], memory: str) -> Itera
     extension or setting. DuckDB may still spill to its temporary directory.
     """
     with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
-        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": work,
+        # one thread: each DuckDB thread holds buffers of its own, and the worker's bound is 300 MB in all
+        connection = duckdb.connect(config={"memory_limit": memory, "threads": 1, "temp_directory": work,
                                             "autoinstall_known_extensions": False,
                                             "autoload_known_extensions": False})
         try:

@@ -16,8 +16,10 @@ def apply_to_store(store: Store, offset: int, command: ShardCommand) -> Result |
     if kind in ("WRITE_BATCH", "DELETE_KEYS"):
         job = (command.job_id, command.seq)
         if command.seq < store.next_seq(command.job_id):
-            store.skip(offset)  # re-sent by a resumed load; the first copy was applied and reported
-            return None
+            # re-sent by a resumed load: the first copy was applied; its report is sent again (the tracker
+            # counts a command once), since after the broker lost its log the first report may be gone
+            store.skip(offset)
+            return store.applied_result(command.job_id, command.seq)
         if kind == "DELETE_KEYS":
             return store.delete_keys(offset, database, table, codec.loads(command.payload), job=job)
         return store.write_batch(offset, database, table, command.primary_key, command.action,

@@ -10,7 +10,9 @@ exactly-once effect from at-least-once delivery (the contract of
 The same command can also reach the log twice at different offsets, when a
 load is resumed by another worker and re-sends what its first worker may
 already have sent. The store keeps, per job, the next sequence number it
-expects, in the same write; a command below it is already applied.
+expects, in the same write; a command below it is already applied. It also
+keeps what each of the job's commands did, so the command sent again is
+reported again: its first report may have been lost with the broker's log.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ _OFFSET = b"\x00offset"
 _EPOCH = b"\x00epoch"
 _RESULT = b"\x00result/"
 _JOB = b"\x00job/"
+_APPLIED = b"\x00applied/"
 _DATA = b"d"
 _SEP = b"\x00"
 
@@ -51,6 +54,10 @@ def _options() -> Options:
     table.set_cache_index_and_filter_blocks(True)
     options.set_block_based_table_factory(table)
     return options
+
+
+def _applied_key(job_id: str, seq: int) -> bytes:
+    return _APPLIED + job_id.encode() + _SEP + struct.pack(">q", seq)
 
 
 def table_prefix(database: str, table: str) -> bytes:
@@ -85,11 +92,16 @@ class ShardStore(Store):
         raw = self.db.get(_JOB + job_id.encode())
         return struct.unpack(">q", raw)[0] if raw is not None else 0
 
+    def applied_result(self, job_id: str, seq: int) -> Result | None:
+        raw = self.db.get(_applied_key(job_id, seq))
+        return Result.from_json(raw) if raw is not None else None
+
     def _commit(self, batch: WriteBatch, offset: int, result: Result, keep_result: bool,
                 job: tuple[str, int] | None = None) -> None:
         if job is not None:
             job_id, seq = job
             batch.put(_JOB + job_id.encode(), struct.pack(">q", seq + 1))
+            batch.put(_applied_key(job_id, seq), Result(result.parsed, result.written).to_json())
         batch.put(_OFFSET, struct.pack(">q", offset))
         if keep_result:
             batch.put(_RESULT + struct.pack(">q", offset), result.to_json())

@@ -60,6 +60,10 @@ class Store(abc.ABC):
         """The sequence number of the job's next command not yet applied to this shard."""
 
     @abc.abstractmethod
+    def applied_result(self, job_id: str, seq: int) -> Result | None:
+        """What the job's command ``seq`` did when it was applied (its counts only; None if not recorded)."""
+
+    @abc.abstractmethod
     def skip(self, offset: int) -> None:
         """Record a command that changes nothing (so its offset is not replayed)."""
 

@@ -34,3 +34,12 @@ class UrlError(SourceError):
 
 class UrlRefused(UrlError):
     """The URL is one a worker must not fetch (not http(s), or an address that is not public)."""
+
+
+class SourceStopped(SourceError):
+    """The producer of a piped source stopped without ending it: the source was cut off, not finished."""
+
+
+class SourceAborted(SourceError):
+    """A read of a source was ended from outside: its job was stopped (its worker is stopping, or its
+    partition moved), to resume elsewhere."""

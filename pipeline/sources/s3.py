@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 from .. import s3
 from ..config import Settings
 from .base import Position, SourcePartition
+from .pipe import abort_on_error
 
 
 class S3Source(SourcePartition):
@@ -27,7 +28,10 @@ class S3Source(SourcePartition):
             answer = await asyncio.to_thread(client.get_object, Bucket=bucket, Key=key)
         except s3.S3_ERRORS as err:
             raise s3.error(err, bucket, key) from None
-        return stack.enter_context(io.BufferedReader(_S3Body(answer["Body"], bucket, key), 1024 * 1024))
+        body = _S3Body(answer["Body"], bucket, key)
+        stream = stack.enter_context(io.BufferedReader(body, 1024 * 1024))
+        abort_on_error(stack, body.abort)
+        return stream
 
 
 class _S3Body(io.RawIOBase):
@@ -46,6 +50,12 @@ class _S3Body(io.RawIOBase):
             raise s3.error(err, self._bucket, self._key) from None
         target[:len(data)] = data
         return len(data)
+
+    def abort(self) -> None:
+        """End a read in progress in another thread: urllib3 shuts the connection's socket down for reading
+        (botocore's body keeps the urllib3 response as ``_raw_stream``; without one there is nothing to end)."""
+        with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+            self._body._raw_stream.shutdown()
 
     def close(self) -> None:
         self._body.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 import socket
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlparse
@@ -25,6 +26,8 @@ from .base import Position, SourcePartition
 from .exceptions import UrlError, UrlRefused
 from .pipe import Pipe, piped
 
+log = logging.getLogger(__name__)
+
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
 
@@ -37,12 +40,16 @@ def _allowed(address: str, networks: tuple[str, ...]) -> bool:
 
 
 async def check_address(url: str, settings: Settings) -> None:
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError as err:  # a port that is not a number from 0 to 65535, a host that hides a colon
+        raise UrlRefused(csv_url_failed(url, f"the URL is not valid: {err}")) from None
     if parsed.scheme not in ("http", "https"):
         raise UrlRefused(csv_url_failed(url, f"only http and https URLs can be loaded, not {parsed.scheme!r}"))
     if not parsed.hostname:
         raise UrlRefused(csv_url_failed(url, "the URL has no host"))
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    port = port or (443 if parsed.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parsed.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as err:
@@ -73,7 +80,11 @@ def _content_type_ok(value: str) -> bool:
 
 
 async def download(url: str, headers: dict[str, Any] | None, settings: Settings, pipe: Pipe) -> None:
-    """Stream the body into ``pipe``; any failure is handed to the pipe's reader as the job's error."""
+    """Stream the body into ``pipe``; any failure is handed to the pipe's reader as the job's error.
+
+    Whatever goes wrong ends the pipe: a reader waiting for a body that will not come would hold its
+    thread, and its job, forever.
+    """
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.url_connect_timeout,
                                     sock_read=settings.url_idle_timeout)
     sent = {str(k): str(v) for k, v in (headers or {}).items()}
@@ -95,8 +106,11 @@ async def download(url: str, headers: dict[str, Any] | None, settings: Settings,
         await pipe.fail(err)
     except asyncio.TimeoutError:
         await pipe.fail(UrlError(csv_url_failed(url, "the server did not answer in time")))
-    except aiohttp.ClientError as err:
+    except (aiohttp.ClientError, ValueError) as err:  # aiohttp refuses some URLs with a ValueError
         await pipe.fail(UrlError(csv_url_failed(url, f"the download failed: {err}")))
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        log.exception("download failed")
+        await pipe.fail(UrlError(csv_url_failed(url, f"the download failed: {err!r}")))
 
 
 async def _stream(url: str, response: aiohttp.ClientResponse, settings: Settings, pipe: Pipe) -> None:

@@ -10,71 +10,27 @@ cannot be read again ends the job with a message that says so.
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import json
 import os
 import signal
 import socket
-import threading
 import time
 
 import boto3
 import pytest
 
-from harness import S3Proxy, WorkerProcess, job_events, read_everything, wait_until
+from harness import HELD_ROWS as ROWS, HeldSource, S3Proxy, WorkerProcess, job_events, read_everything, wait_until
 from pipeline import codec
 from pipeline.kafka.broker import free_port
 from pipeline.records import ShardCommand
 from pipeline.shard import splitter
 
-ROWS = 12_000
-#: rows of about 135 bytes: the reader's first 1 MiB block ends some 1,700 rows past the checkpoint at 6,000,
-#: so the first worker has sent commands past its last checkpoint, which the second one sends again
-PAD = "x" * 120
-#: the table's primary key is not in the file: its keys are generated, and must not be generated twice
-BODY = ("name,n,pad\n" + "".join(f"dog {i},{i},{PAD}\n" for i in range(ROWS))).encode()
-#: the first request gets this much, then stalls: enough for the reader's first 1 MiB block and more
-FIRST_PART = len(BODY) * 3 // 4
-
-
-class Source(http.server.BaseHTTPRequestHandler):
-    """``/again.csv`` serves the whole body after the first request; ``/once.csv`` answers 404 after it."""
-
-    requests: dict[str, int] = {}
-    stalled = threading.Semaphore(0)
-    release = threading.Event()
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):  # noqa: N802 - the http.server API
-        count = self.requests[self.path] = self.requests.get(self.path, 0) + 1
-        if count > 1 and self.path == "/once.csv":
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        if count > 1:
-            self.wfile.write(BODY)
-            return
-        self.wfile.write(BODY[:FIRST_PART])
-        self.wfile.flush()
-        self.stalled.release()
-        self.release.wait(120)
-        self.close_connection = True
-
 
 @pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Source)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    Source.release.set()
-    httpd.shutdown()
+def source():
+    held = HeldSource(once=("/once.csv",))
+    yield held
+    held.close()
 
 
 def checkpoint_in_record(settings, job_id: str, parsed: int) -> dict | None:
@@ -98,7 +54,8 @@ def shard_of(command: dict, shards: int) -> int:
                              codec.encode_key(first[command["primary_key"]]), shards)
 
 
-def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(settings, tmp_path, server):
+def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(settings, tmp_path, source):
+    server = source.url
     settings = dataclasses.replace(settings, batch_size=200, checkpoint_batches=10)
     first = WorkerProcess(settings, tmp_path / "first.log").start()
     first.client.ok({"operation": "create_table", "database": "re", "table": "dog", "primary_key": "id"})
@@ -108,14 +65,14 @@ def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(
     once = first.client.ok({"operation": "csv_url_load", "database": "re", "table": "cat",
                             "csv_url": f"{server}/once.csv"})["job_id"]
     for _ in range(2):
-        assert Source.stalled.acquire(timeout=60)
+        assert source.stalled.acquire(timeout=60)
     for job_id in (again, once):
         checkpoint = wait_until(lambda: checkpoint_in_record(settings, job_id, 6000), "checkpoint at 6000")
         # the first worker goes on past its checkpoint: what it sends after it will be sent again
         wait_until(lambda: any(seq >= checkpoint["commands"][shard] for shard, seq in commands_of(settings, job_id)),
                    "command past the checkpoint")
     first.kill()
-    Source.release.set()
+    source.release.set()
 
     second = WorkerProcess(dataclasses.replace(settings, data_dir=tmp_path / "second", http_port=free_port()),
                            tmp_path / "second.log").start()

@@ -37,6 +37,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(302, b"", Location="/dogs.csv")
         elif path == "/to-file":
             self.send(302, b"", Location="file:///etc/passwd")
+        elif path == "/to-bad-port":
+            self.send(302, b"", Location="http://127.0.0.1:99999/x.csv")
+        elif path == "/to-bad-host":  # urlparse reads "254%5D" as the port
+            self.send(302, b"", Location="http://%5B::ffff:169.254.169.254%5D/x")
         elif path == "/json":
             self.send(200, b"{}", "application/json")
         elif path == "/empty.csv":
@@ -93,6 +97,8 @@ def test_loads_streams_redirects_and_detects_the_delimiter(worker, server):
     ("/json", "CSV Load failed from URL: {url}, unsupported content type: application/json"),
     ("/empty.csv", "CSV Load failed from URL: {url}, no csv found at url"),
     ("/to-file", "only http and https URLs can be loaded, not 'file'"),
+    ("/to-bad-port", "CSV Load failed from URL: http://127.0.0.1:99999/x.csv, the URL is not valid: Port out of range"),
+    ("/to-bad-host", "CSV Load failed from URL: http://%5B::ffff:169.254.169.254%5D/x, the URL is not valid: Port "),
     ("/big.csv", "larger than the limit of 4000 bytes"),
     ("/slow.csv", "did not answer in time"),
     ("/cut.csv", "the download failed"),
@@ -101,6 +107,13 @@ def test_failures_end_the_job_with_a_clear_message(worker, server, path, message
     url = f"{server}{path}"
     job = url_load(worker, url)
     assert job["status"] == "ERROR" and message.format(url=url) in job["message"], job
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/x.csv", "http://%5B::ffff:169.254.169.254%5D/x",
+                                 "http://[::1/x.csv", "http://:80/x.csv"])
+def test_a_url_whose_host_or_port_does_not_parse_is_refused_before_any_job(worker, url):
+    answer = worker.client.op({"operation": "csv_url_load", "database": "web", "table": "dog", "csv_url": url})
+    assert answer.status == 400 and answer.body == {"error": "'csv_url' must be a valid url"}, answer
 
 
 def test_non_http_schemes_are_refused(worker):

@@ -1,0 +1,146 @@
+"""The jobs of ``operations``, run beside the intake agent rather than inside its loop.
+
+The intake agent hands each message to the runner and goes on to the next
+one, so a job that waits thirty seconds on a slow server holds one of the
+worker's job slots (``PIPELINE_JOBS_PER_WORKER``), not the jobs behind it on
+its partition.
+
+Offsets. A message is acked only once its job has ended, and acks are given
+to Faust in offset order per partition: Faust commits the highest run of
+consecutive acked offsets, and also commits over a single unacked offset at
+the head of that run (faust-streaming#606), so a job acked out of order could
+see its offset committed while it still runs, and a worker that died then
+would leave it IN_PROGRESS for good. In offset order, a partition's committed
+offset never passes a job that has not ended: whoever is given the partition
+next is delivered the message again and resumes the job from its checkpoint.
+
+Rebalances. Faust does not wait for running jobs at a rebalance (an export
+waits on the shards' scans, which wait on the rebalance; see
+:mod:`pipeline.app`), and delivers every uncommitted message of the worker's
+partitions again after it. A job runs at most once per worker: a message of a
+job still running here joins that job (it is acked when the job ends) — issue
+#19: an export delivered again to the worker still running it ran a second
+time beside the first, both spilling to ``tmp/<job id>``, and one read the
+other's half-written row. A job whose partition went to another worker is
+cancelled here, without a final event and with its message unacked, and
+resumed there; so is every job of a worker that stops.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .intake import Delivery, Intake
+
+log = logging.getLogger(__name__)
+
+#: seconds a stopping worker waits for its cancelled jobs to let go (a stop must take seconds, not minutes)
+STOP_WAIT = 3.0
+
+
+@dataclass
+class _Running:
+    partition: int
+    #: (partition, offset) of every delivery of the job's message since the last rebalance
+    offsets: list[tuple[int, int]]
+    task: asyncio.Task | None = None
+
+
+@dataclass
+class _Pending:
+    event: Any  # faust.EventT
+    done: bool = False
+
+
+class JobRunner:
+    def __init__(self, intake: Intake, slots: int) -> None:
+        self.intake = intake
+        self._free = asyncio.Semaphore(slots)
+        self._running: dict[str, _Running] = {}
+        #: per partition, offset -> a delivered message not acked yet
+        self._pending: dict[int, dict[int, _Pending]] = {}
+        #: the operations partitions this worker owns; None before the first assignment
+        self._owned: set[int] | None = None
+
+    async def deliver(self, event: Any) -> None:
+        """Take one message of ``operations``: start its job, or join the same job already running here.
+
+        Waits while every slot is taken (the partition's later messages wait in Kafka meanwhile).
+        """
+        message = event.message
+        partition, offset = message.partition, message.offset
+        self._pending.setdefault(partition, {})[offset] = _Pending(event)
+        try:
+            delivery = await self.intake.identify(message.key, message.value, partition, offset, message.timestamp)
+        except Exception:  # noqa: BLE001 - e.g. the dead-letter topic could not be written: left unacked
+            log.exception("a message of operations could not be taken; it is delivered again after a rebalance",
+                          extra={"partition": partition, "offset": offset})
+            return
+        if delivery is None:
+            self._done(partition, offset)
+            return
+        if self._join(delivery.job_id, partition, offset):
+            return
+        await self._free.acquire()
+        if self._owned is not None and partition not in self._owned or self._join(delivery.job_id, partition, offset):
+            self._free.release()  # while this waited for a slot, the partition moved, or the job started
+            return
+        running = self._running[delivery.job_id] = _Running(partition, [(partition, offset)])
+        running.task = asyncio.create_task(self._run(delivery, running), name=f"job-{delivery.job_id}")
+
+    def _join(self, job_id: str, partition: int, offset: int) -> bool:
+        """A message delivered again while its job runs here joins the job: it is acked when the job ends."""
+        running = self._running.get(job_id)
+        if running is not None:
+            log.info("a job running in this worker was delivered again; it is not run twice",
+                     extra={"job_id": job_id, "partition": partition, "offset": offset})
+            running.offsets.append((partition, offset))
+        return running is not None
+
+    async def _run(self, delivery: Delivery, running: _Running) -> None:
+        ended = False
+        try:
+            await self.intake.run(delivery)
+            ended = True
+        except Exception:  # noqa: BLE001 - not even an ERROR could be sent: the message is delivered again
+            log.exception("a job could not be run or ended", extra={"job_id": delivery.job_id})
+        finally:
+            self._free.release()
+            self._running.pop(delivery.job_id, None)
+            if ended:
+                for partition, offset in running.offsets:
+                    self._done(partition, offset)
+
+    def _done(self, partition: int, offset: int) -> None:
+        """Mark a message handled; ack, in offset order, every handled message up to the first one that is not."""
+        pending = self._pending.get(partition, {})
+        if offset in pending:
+            pending[offset].done = True
+        while pending and pending[head := min(pending)].done:
+            pending.pop(head).event.ack()
+
+    def assigned(self, partitions: set[int]) -> None:
+        """A rebalance gave this worker ``partitions`` of ``operations``; their uncommitted messages come again."""
+        self._owned = partitions
+        self._pending.clear()
+        for job_id, running in self._running.items():
+            running.offsets.clear()
+            if running.partition not in partitions and running.task is not None:
+                log.info("a job's partition moved to another worker: it stops here and resumes there",
+                         extra={"job_id": job_id, "partition": running.partition})
+                running.task.cancel()
+
+    async def stop(self) -> None:
+        """Cancel the running jobs (they are resumed by the next owners of their partitions)."""
+        tasks = [r.task for r in self._running.values() if r.task is not None and not r.task.done()]
+        if not tasks:
+            return
+        log.info("stopping the jobs running here; the workers that get their partitions resume them",
+                 extra={"jobs": ",".join(self._running)})
+        for task in tasks:
+            task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=STOP_WAIT)
+        if pending:
+            log.warning("jobs did not stop in time", extra={"jobs": len(pending), "timeout": STOP_WAIT})

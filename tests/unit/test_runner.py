@@ -1,0 +1,230 @@
+"""The job runner and what stops a job at once (issues #13 and #19): a job runs once per worker, its message is
+acked only once it has ended and in offset order, and it stops at once when it is handed over or its worker stops.
+
+These exercise the pieces on their own, with real threads and files; test_slow_jobs.py, test_resume.py and the
+chaos tests (test_scale.py) run them in real workers.
+"""
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from pipeline.ops.intake import Delivery
+from pipeline.ops.runner import JobRunner
+from pipeline.query.exceptions import ScanError
+from pipeline.query.gather import Spill, collect
+from pipeline.records import ShardReply
+from pipeline.sources.exceptions import SourceAborted
+from pipeline.sources.pipe import Pipe
+from pipeline.threads import DaemonExecutor
+
+
+@dataclass
+class Message:
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes = b"{}"
+    timestamp: float = 0.0
+
+
+@dataclass
+class Event:
+    """What the runner uses of a Faust event: its message, and ack()."""
+
+    message: Message
+    acked: list = field(default_factory=list)
+
+    def ack(self) -> None:
+        self.acked.append((self.message.partition, self.message.offset))
+
+
+class Jobs:
+    """The intake's two steps, for jobs that run until the test lets them end."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+        self.release: dict[str, asyncio.Event] = {}
+        self.cancelled: list[str] = []
+
+    async def identify(self, key, value, partition, offset, timestamp) -> Delivery:
+        return Delivery(key.decode(), None, {"operation": "csv_url_load"})
+
+    async def run(self, delivery: Delivery) -> None:
+        self.runs.append(delivery.job_id)
+        try:
+            await self.release.setdefault(delivery.job_id, asyncio.Event()).wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(delivery.job_id)
+            raise
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_a_job_delivered_again_while_it_runs_joins_that_run():
+    async def main():
+        jobs, acked = Jobs(), []
+        runner = JobRunner(jobs, 4)
+        runner.assigned({0})
+        await runner.deliver(Event(Message(0, 0, b"j"), acked))
+        runner.assigned({0})  # a rebalance: the uncommitted message comes again
+        await runner.deliver(Event(Message(0, 0, b"j"), acked))
+        await settle()
+        assert jobs.runs == ["j"] and acked == []
+        jobs.release["j"].set()
+        await settle()
+        assert jobs.runs == ["j"] and acked == [(0, 0)]
+    asyncio.run(main())
+
+
+def test_acks_go_in_offset_order_so_a_commit_never_passes_a_job_that_has_not_ended():
+    async def main():
+        jobs, acked = Jobs(), []
+        runner = JobRunner(jobs, 4)
+        runner.assigned({0})
+        for offset, job in enumerate((b"slow", b"quick", b"other")):
+            await runner.deliver(Event(Message(0, offset, job), acked))
+        await settle()
+        jobs.release["quick"].set()
+        jobs.release["other"].set()
+        await settle()
+        assert acked == []  # done, but behind a job that runs (faust-streaming#606 would commit over it)
+        jobs.release["slow"].set()
+        await settle()
+        assert acked == [(0, 0), (0, 1), (0, 2)]
+    asyncio.run(main())
+
+
+def test_a_job_whose_partition_moves_or_whose_worker_stops_ends_without_an_ack():
+    async def main():
+        jobs, acked = Jobs(), []
+        runner = JobRunner(jobs, 4)
+        runner.assigned({0, 1})
+        await runner.deliver(Event(Message(0, 0, b"kept"), acked))
+        await runner.deliver(Event(Message(1, 0, b"moved"), acked))
+        await settle()
+        runner.assigned({0, 2})
+        await settle()
+        assert jobs.cancelled == ["moved"]  # stopped here, resumed where its partition went
+        await runner.stop()
+        assert sorted(jobs.cancelled) == ["kept", "moved"] and acked == []
+    asyncio.run(main())
+
+
+def test_a_job_waits_for_a_slot_and_runs_only_while_its_partition_is_ours():
+    async def main():
+        jobs, acked = Jobs(), []
+        runner = JobRunner(jobs, 1)
+        runner.assigned({0, 1})
+        await runner.deliver(Event(Message(0, 0, b"first"), acked))
+        await settle()
+        waiting = asyncio.create_task(runner.deliver(Event(Message(1, 0, b"second"), acked)))
+        await settle()
+        assert not waiting.done()  # every slot is taken
+        runner.assigned({0})  # meanwhile its partition moved
+        await runner.deliver(Event(Message(0, 0, b"first"), acked))  # delivered again after the rebalance
+        jobs.release["first"].set()
+        await waiting
+        await settle()
+        assert jobs.runs == ["first"] and acked == [(0, 0)]
+    asyncio.run(main())
+
+
+def test_an_aborted_pipe_releases_a_reader_waiting_for_bytes():
+    pipe, failed = Pipe(), []
+
+    def read():
+        try:
+            pipe.read(10)
+        except SourceAborted as err:
+            failed.append(err)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()  # waiting for bytes that will not come
+    pipe.abort()
+    reader.join(5)
+    assert not reader.is_alive() and failed
+
+
+def test_an_aborted_pipe_with_a_full_queue_fails_the_next_read():
+    async def fill(pipe):
+        for _ in range(2):
+            await pipe.feed(b"x")
+    pipe = Pipe(depth=2)
+    asyncio.run(fill(pipe))
+    pipe.abort()  # the queue is full: it must not block
+    with pytest.raises(SourceAborted):
+        pipe.read(10)
+
+
+def test_a_closed_spill_stops_its_reader_at_the_next_row(tmp_path):
+    spill = Spill(tmp_path / "scan", 1)
+    spill.add(0, b"".join(b"%08x\t{\"id\":%d}\n" % (i, i) for i in range(100)))
+    rows = spill.rows()
+    assert next(rows) == {"id": 0}
+    spill.close()  # the export was cancelled while its writer thread reads
+    with pytest.raises(ScanError):
+        next(rows)
+
+
+def reply(shard: int, kind: str, seq: int, rows: bytes = b"", count: int = 0) -> ShardReply:
+    return ShardReply("scan", shard, kind, seq, rows, count)
+
+
+def test_a_scan_streamed_again_after_its_shard_is_done_is_ignored(tmp_path):
+    """A shard's scan run again by a new owner after the first stream ended (its owner had not committed past
+    it) must not reopen the shard: the owner that streamed it first may skip it if the shard comes back."""
+    async def main():
+        queue = asyncio.Queue()
+        for item in (reply(0, "ROWS", 0, b"01\t{\"id\":1}\n", 1), reply(0, "DONE", 1, count=1),
+                     reply(0, "ROWS", 0, b"01\t{\"id\":1}\n", 1),  # the second stream, cut by a kill
+                     reply(1, "ROWS", 0, b"02\t{\"id\":2}\n", 1), reply(1, "DONE", 1, count=1)):
+            queue.put_nowait(item)
+        spill = Spill(tmp_path / "scan", 2)
+        assert await collect(queue, 2, 5, spill) == 2
+        assert list(spill.rows()) == [{"id": 1}, {"id": 2}]
+    asyncio.run(main())
+
+
+def test_a_scan_streamed_again_before_its_shard_is_done_starts_the_shard_again(tmp_path):
+    async def main():
+        queue = asyncio.Queue()
+        first, second = b"01\t{\"id\":1}\n", b"02\t{\"id\":2}\n"
+        for item in (reply(0, "ROWS", 0, first, 1),  # the old owner, killed after its first message
+                     reply(0, "ROWS", 0, first, 1), reply(0, "ROWS", 1, second, 1), reply(0, "DONE", 2, count=2)):
+            queue.put_nowait(item)
+        spill = Spill(tmp_path / "scan", 1)
+        assert await collect(queue, 1, 5, spill) == 2
+        assert list(spill.rows()) == [{"id": 1}, {"id": 2}]
+    asyncio.run(main())
+
+
+def test_the_worker_threads_run_calls_and_a_stuck_one_does_not_hold_the_exit():
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(DaemonExecutor(max_workers=2))
+        assert await asyncio.gather(*(asyncio.to_thread(pow, 2, n) for n in range(10))) == [2 ** n for n in range(10)]
+        with pytest.raises(ZeroDivisionError):
+            await loop.run_in_executor(None, divmod, 1, 0)
+    asyncio.run(main())
+
+    # as the worker ends (mode closes its loop, which shuts the executor down without waiting)
+    stuck = subprocess.run([sys.executable, "-c", (
+        "import asyncio, threading\n"
+        "from pipeline.threads import DaemonExecutor\n"
+        "loop = asyncio.new_event_loop()\n"
+        "loop.set_default_executor(DaemonExecutor())\n"
+        "loop.run_in_executor(None, threading.Event().wait)  # held for ever\n"
+        "loop.run_until_complete(asyncio.sleep(0.1))\n"
+        "loop.close()\n")], timeout=30)
+    assert stuck.returncode == 0
