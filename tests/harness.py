@@ -174,6 +174,20 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+@contextlib.contextmanager
+def logs_on_failure(workers: list[WorkerProcess], tail: int = 6000):
+    """Print the end of each worker's log if the block fails (pytest shows it beside the failure)."""
+    try:
+        yield
+    except BaseException:
+        for worker in workers:
+            pid = worker.proc.pid if worker.proc else None
+            state = "running" if worker.proc and worker.proc.poll() is None else "stopped"
+            print(f"===== {worker.log_path.name} (pid {pid}, {state}): last {tail} characters =====")
+            print(worker.log_text()[-tail:] if worker.log_path.exists() else "(no log)")
+        raise
+
+
 def wait_until(found: Callable[[], Any], what: str, timeout: float = 120) -> Any:
     """Poll ``found()`` until it returns something truthy (for what only a topic or a log can show)."""
     deadline = time.monotonic() + timeout

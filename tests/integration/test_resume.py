@@ -9,17 +9,21 @@ cannot be read again ends the job with a message that says so.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import signal
 import socket
+import subprocess
 import time
+from typing import Iterator
 
 import boto3
 import pytest
 
 from harness import HELD_ROWS as ROWS, HeldSource, S3Proxy, WorkerProcess, job_events, read_everything, wait_until
+from test_loads import produce_raw
 from pipeline import codec
 from pipeline.kafka.broker import free_port
 from pipeline.records import ShardCommand
@@ -115,20 +119,65 @@ def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(
         second.stop()
 
 
+def test_a_job_delivered_again_while_it_runs_is_not_run_twice(settings, tmp_path, source):
+    """After a rebalance the message of a job still running is delivered again (issue #19: two runs of one
+    export in one worker shared its spill files): here the same message, produced again while the load runs."""
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        client = worker.client
+        client.ok({"operation": "create_table", "database": "re", "table": "dog", "primary_key": "id"})
+        job_id = client.ok({"operation": "csv_url_load", "database": "re", "table": "dog",
+                            "csv_url": f"{source.url}/held.csv"})["job_id"]
+        assert source.stalled.acquire(timeout=60)  # the job is running: its source holds the rest of the body
+        [message] = [value for value in read_everything(settings, "operations") if job_id.encode() in value]
+        produce_raw(settings, message, job_id.encode())
+        wait_until(lambda: f"delivered again; it is not run twice\" job_id={job_id}" in worker.log_text()
+                   or source.requests["/held.csv"] > 1, "the second delivery", timeout=60)
+        source.release.set()
+        job = client.job(job_id, timeout=120)
+        assert job["message"] == f"successfully loaded {ROWS} of {ROWS} records", job
+        assert source.requests["/held.csv"] == 1  # one download: the job ran once
+        assert [ev["event"] for ev in job_events(settings, job_id) if ev["event"] in ("STARTED", "RESUMED")] \
+            == ["STARTED"]
+    finally:
+        worker.stop()
+
+
+def test_a_worker_asked_to_stop_stops_in_seconds_and_its_job_resumes_elsewhere(settings, tmp_path, source):
+    """SIGTERM while a job cannot finish (its source holds the body): the worker exits within 10 s, ending
+    nothing, and the worker that gets the job's partition resumes it."""
+    with two_workers(settings, tmp_path) as workers:  # no rebalance moves the job before the stop
+        client = workers[0].client
+        client.ok({"operation": "create_table", "database": "re", "table": "dog", "primary_key": "id"})
+        job_id = client.ok({"operation": "csv_url_load", "database": "re", "table": "dog",
+                            "csv_url": f"{source.url}/again.csv"})["job_id"]
+        assert source.stalled.acquire(timeout=60)
+        [started] = [ev for ev in job_events(settings, job_id) if ev["event"] == "STARTED"]
+        [running] = [w for w in workers if started["worker"].endswith(f":{w.proc.pid}")]
+        [other] = [w for w in workers if w is not running]
+        asked = time.monotonic()
+        running.proc.send_signal(signal.SIGTERM)
+        try:
+            running.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running 10 s after SIGTERM:\n{running.log_text()[-3000:]}") from None
+        print(f"stopped {time.monotonic() - asked:.1f} s after SIGTERM")
+        resumed = wait_until(lambda: [ev for ev in job_events(settings, job_id) if ev["event"] == "RESUMED"],
+                             "the job resumed", timeout=60)
+        assert resumed[0]["worker"].endswith(f":{other.proc.pid}")
+        job = other.client.job(job_id, timeout=120)
+        assert job["message"] == f"successfully loaded {ROWS} of {ROWS} records", job
+        assert not [ev for ev in job_events(settings, job_id) if ev["event"] == "ERROR"]
+
+
 def test_a_stalled_shard_writer_holds_the_splitter_back(settings, tmp_path):
     """Backpressure: the splitter runs at most two checkpoints ahead of the slowest shard writer."""
     settings = dataclasses.replace(settings, batch_size=500, checkpoint_batches=2)
     rows = 100_000
     source = tmp_path / "rows.csv"
     source.write_text("id,n\n" + "".join(f"{i},{i}\n" for i in range(rows)))
-    workers = [WorkerProcess(dataclasses.replace(settings, data_dir=tmp_path / f"w{i}", http_port=free_port()),
-                             tmp_path / f"w{i}.log").start() for i in range(2)]
-    try:
+    with two_workers(settings, tmp_path) as workers:
         client = workers[0].client
-        client.ok({"operation": "create_table", "database": "bp", "table": "t", "primary_key": "id"})
-        # both workers are in the group and hold shards before the load starts
-        wait_until(lambda: len({ev["worker"] for ev in small_load_events(settings, "BATCH_APPLIED", client, 40)}) == 2,
-                   "a load written by both workers")
         job_id = client.ok({"operation": "csv_file_load", "database": "bp", "table": "t",
                             "file_path": str(source)})["job_id"]
         splitting = wait_until(lambda: next((ev["worker"] for ev in job_events(settings, job_id)
@@ -156,6 +205,21 @@ def test_a_stalled_shard_writer_holds_the_splitter_back(settings, tmp_path):
                 if len(sent) >= 2:
                     assert all(applied.get(shard, 0) >= n for shard, n in enumerate(sent[-2])), (applied, sent)
                 sent.append(codec.loads(ev["detail"])["commands"])
+
+
+@contextlib.contextmanager
+def two_workers(settings, tmp_path) -> Iterator[list[WorkerProcess]]:
+    """Two workers, both in the group and holding shards (a small load into ``bp.t`` was written by both)."""
+    workers: list[WorkerProcess] = []
+    try:
+        for i in range(2):
+            workers.append(WorkerProcess(dataclasses.replace(settings, data_dir=tmp_path / f"w{i}",
+                                                             http_port=free_port()), tmp_path / f"w{i}.log").start())
+        client = workers[0].client
+        client.ok({"operation": "create_table", "database": "bp", "table": "t", "primary_key": "id"})
+        wait_until(lambda: len({ev["worker"] for ev in small_load_events(settings, "BATCH_APPLIED", client, 40)}) == 2,
+                   "a load written by both workers")
+        yield workers
     finally:
         for worker in workers:
             worker.stop()
@@ -172,8 +236,12 @@ def small_load_events(settings, kind: str, client, rows: int) -> list[dict]:
     return [ev for ev in job_events(settings, job["id"]) if ev["event"] == kind]
 
 
-def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(settings, tmp_path, s3_endpoint):
-    proxy = S3Proxy(s3_endpoint)
+@pytest.mark.parametrize("ending", ["killed", "stopped"])
+def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(settings, tmp_path, s3_endpoint,
+                                                                               ending):
+    """The worker killed, or asked to stop (SIGTERM), while S3 holds its upload; ``stopped``: it exits within
+    10 s all the same (the upload's thread does not hold it), and the job is left to resume, not ended."""
+    proxy = S3Proxy(s3_endpoint)  # moto's buckets outlive its server: the object's key is this case's own
     proxy.hold_up = 1_000_000  # the upload (about 6 MB) never gets through
     first = WorkerProcess(dataclasses.replace(settings, s3_endpoint_url=proxy.url), tmp_path / "first.log").start()
     try:
@@ -181,12 +249,16 @@ def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(s
         client.ok({"operation": "create_table", "database": "ex", "table": "t", "primary_key": "id"})
         client.ok({"operation": "insert", "database": "ex", "table": "t",
                    "records": [{"id": i, "text": "z" * 300} for i in range(20_000)]})
-        job_id = client.ok({"operation": "export_to_s3", "format": "json", "s3": {"bucket": "backups", "key": "all", "region": "us-east-1"},
+        job_id = client.ok({"operation": "export_to_s3", "format": "json", "s3": {"bucket": "backups", "key": ending, "region": "us-east-1"},
                             "search_operation": {"operation": "sql", "sql": "SELECT id, text FROM ex.t"}})["job_id"]
         assert proxy.holding.wait(60), client.ok({"operation": "get_job", "id": job_id})[0]["message"]
+        if ending == "stopped":
+            first.proc.send_signal(signal.SIGTERM)
+            first.proc.wait(10)  # raises TimeoutExpired if the held upload keeps it alive
+            assert not [ev for ev in job_events(settings, job_id) if ev["event"] == "ERROR"]
         first.kill()
         s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-        assert s3.list_objects_v2(Bucket="backups", Prefix="all")["KeyCount"] == 0
+        assert s3.list_objects_v2(Bucket="backups", Prefix=ending)["KeyCount"] == 0
     finally:
         first.kill()
         proxy.close()
@@ -198,7 +270,7 @@ def test_an_export_whose_worker_dies_is_run_again_and_leaves_no_partial_object(s
         assert job["status"] == "COMPLETE", job
         assert [ev["worker"] for ev in job_events(settings, job_id) if ev["event"] == "RESUMED"] \
             == [f"{socket.gethostname()}:{second.proc.pid}"]
-        rows = json.loads(s3.get_object(Bucket="backups", Key="all.json")["Body"].read())
+        rows = json.loads(s3.get_object(Bucket="backups", Key=f"{ending}.json")["Body"].read())
         assert sorted(row["id"] for row in rows) == list(range(20_000)) and rows[0]["text"] == "z" * 300
     finally:
         second.stop()
