@@ -19,6 +19,7 @@ from .config import Settings
 from .contract.errors import INVALID_JSON, HarperError
 from .contract.permissions import LOGIN_FAILED
 from .ops.dispatch import Operations
+from .ops.rowstream import RowStream
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,23 @@ class Api:
         except Exception:  # noqa: BLE001 - one bad request must not take the API down
             log.exception("operation failed", extra={"operation": body.get("operation") if body else None})
             return _json({"error": "There was an error processing the request; see the worker log."}, 500)
+        if isinstance(answer, RowStream):
+            return await self._stream(request, answer)
         return _json(answer)
+
+    async def _stream(self, request: web.Request, answer: RowStream) -> web.StreamResponse:
+        """Send the rows of an answer as they are read (a failure from here on can only cut the answer short)."""
+        pieces = answer.pieces()
+        try:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            async for piece in pieces:
+                await response.write(piece)
+            await response.write_eof()
+            return response
+        finally:
+            await pieces.aclose()  # type: ignore[attr-defined]
+            answer.close()
 
     async def start(self) -> None:
         request_body.clear(self._spool)

@@ -32,6 +32,7 @@ from .intake import Intake
 from .jobs import JobOperations
 from .loads import Loads
 from .reads import Reads
+from .rowstream import RowStream
 from .snapshot import Snapshots
 from .tables import Tables
 from .users import UserOperations
@@ -54,7 +55,7 @@ class Operations:
         self.intake = Intake(worker.bus, worker.jobs, worker.jobs_log, self.call, self.run_job)
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             **CatalogOperations(self.tables, worker.bus, shards).handlers,
-            **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory).handlers,
+            **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory, settings.data_dir / "tmp").handlers,
             **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
                      settings.max_record_bytes).handlers,
             **self.jobs.handlers,
@@ -63,9 +64,14 @@ class Operations:
         }
 
     async def call(self, op: Any, principal: Principal | None) -> Any:
-        """Answer one operation body as ``principal`` (None: from the topic, trusted). Raises HarperError."""
+        """Answer one operation body as ``principal`` (None: from the topic, trusted). Raises HarperError.
+
+        A search's answer is a :class:`RowStream`, its rows read as they are sent."""
         try:
-            return await self._call(op, principal)
+            answer = await self._call(op, principal)
+            if isinstance(answer, RowStream):
+                await answer.start()  # its first rows: an error of the search's last stage is an error answer
+            return answer
         except PipelineError as err:
             answer = answer_for(err)
             if answer is None or answer is err:

@@ -44,20 +44,21 @@ class Exports:
         spills: list[Spill] = []
         writer = WRITERS[op["format"]]
         try:
+            counts = []
             for i, spec in enumerate(planned.scans):
                 spills.append(Spill(workdir / f"scan-{i}", self.scanner.shards))
-                await self.scanner.scan(spec, spills[-1])
+                counts.append(await self.scanner.scan(spec, spills[-1]))
 
             def write_file() -> dict:
                 with AtomicFile(Path(op["file"])) as out:
-                    writer(planned.finish([s.rows() for s in spills]), out)
+                    writer(planned.answer([s.rows() for s in spills], counts), out)
                 return export_result(op["format"], op["file"])
 
             def write_object() -> dict:
                 bucket, key = op["s3"]["bucket"], op["object_key"]
                 try:
                     with S3Upload(s3.client(op["s3"], settings), bucket, key, settings.s3_part_bytes) as out:
-                        writer(planned.finish([s.rows() for s in spills]), out)
+                        writer(planned.answer([s.rows() for s in spills], counts), out)
                 except s3.S3_ERRORS as err:
                     raise s3.error(err, bucket, key) from None
                 return out.result

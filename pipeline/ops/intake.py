@@ -23,6 +23,7 @@ from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
 from ..records import DataChunks, InvalidReference
+from .rowstream import RowStream
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ class Intake:
                 await self.run_job(job_id, op, user, resumed, checkpoint)
                 return
             answer = await self.call(op, None)
+            if isinstance(answer, RowStream):
+                answer = await answer.collect()
         except HarperError as err:
             await emit(self.bus, event(job_id, "ERROR", ERROR, message=err.message))
             return

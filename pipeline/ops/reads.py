@@ -7,6 +7,9 @@ order (:mod:`pipeline.query.gather`); the plan finishes the gathered rows.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 from ..auth.directory import Principal
@@ -14,14 +17,18 @@ from ..auth.policy import Authorizer
 from ..catalog import TableDef
 from ..contract.answers import describe_table_answer
 from ..contract.validate_catalog import validate_describe_database, validate_describe_table
-from ..query.gather import Memory, Scanner
+from ..query.gather import Scanner, Spill
 from ..query.planner import plan
+from .rowstream import RowStream
 from .tables import Tables
 
 
 class Reads:
-    def __init__(self, tables: Tables, authorizer: Authorizer, scanner: Scanner, duckdb_memory: str) -> None:
+    def __init__(self, tables: Tables, authorizer: Authorizer, scanner: Scanner, duckdb_memory: str,
+                 workdir: Path) -> None:
+        """``workdir``: where a search's rows wait on disk until they are finished."""
         self.catalog = tables.catalog
+        self.workdir = workdir
         self.authorizer = authorizer
         self.scanner = scanner
         self.duckdb_memory = duckdb_memory
@@ -32,12 +39,26 @@ class Reads:
             "describe_database": self.describe_database, "describe_schema": self.describe_database,
         }
 
-    async def search(self, op: dict, principal: Principal | None) -> list:
-        """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
+    async def search(self, op: dict, principal: Principal | None) -> RowStream:
+        """A search answered synchronously: scatter a scan per table read, finish over the gathered rows.
+
+        The rows wait on disk, not in memory (a ``SELECT COUNT(*)`` of a large table once held every row of
+        it here), and are finished and encoded in a thread as the answer is sent (:mod:`pipeline.ops.rowstream`).
+        """
         planned = plan(op, self.catalog, self.duckdb_memory)
-        results = [Memory(self.scanner.shards) for _ in planned.scans]
-        await asyncio.gather(*(self.scanner.scan(spec, sink) for spec, sink in zip(planned.scans, results)))
-        return list(planned.finish([r.rows() for r in results]))
+        workdir = self.workdir / f"search-{uuid.uuid4()}"
+        spills = [Spill(workdir / f"scan-{i}", self.scanner.shards) for i in range(len(planned.scans))]
+
+        def release() -> None:
+            for spill in spills:
+                spill.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            counts = await asyncio.gather(*(self.scanner.scan(spec, sink) for spec, sink in zip(planned.scans, spills)))
+        except BaseException:
+            release()
+            raise
+        return RowStream(planned.answer([s.rows() for s in spills], list(counts)), release)
 
     async def _describe(self, table: TableDef, principal: Principal | None) -> dict:
         spec = {"database": table.database, "table": table.name, "keys": None, "conditions": None,

@@ -21,24 +21,6 @@ from ..records import ShardCommand, ShardReply
 from .exceptions import ScanError
 
 
-class Memory:
-    """A scan's rows kept in memory, per shard (synchronous searches)."""
-
-    def __init__(self, shards: int) -> None:
-        self.per_shard: list[list[list[Any]]] = [[] for _ in range(shards)]
-
-    def restart(self, shard: int) -> None:
-        self.per_shard[shard] = []
-
-    def add(self, shard: int, rows: bytes) -> None:
-        for line in rows.splitlines():
-            key, _, raw = line.partition(b"\t")
-            self.per_shard[shard].append([key, codec.loads(raw)])
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [row for _, row in heapq.merge(*self.per_shard, key=lambda kr: kr[0])]
-
-
 class Spill:
     """A scan's rows spilled to one file per shard as they arrive, merged in key order when read.
 
@@ -82,7 +64,7 @@ class Spill:
             path.unlink(missing_ok=True)
 
 
-async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float, sink: Memory | Spill | None) -> int:
+async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float, sink: Spill | None) -> int:
     """Wait for every shard's DONE, handing their rows to ``sink``; the total row count."""
     done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
@@ -124,7 +106,7 @@ class Scanner:
         self.replies = replies
         self.shards = shards
 
-    async def scan(self, spec: dict, sink: Memory | Spill | None, timeout: float = 600) -> int:
+    async def scan(self, spec: dict, sink: Spill | None, timeout: float = 600) -> int:
         """Run one scan; its rows go to ``sink`` (None: only count them). Returns the row count."""
         scan_id = str(uuid.uuid4())
         queue = self.replies.open(scan_id)

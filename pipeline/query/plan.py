@@ -34,6 +34,14 @@ class Plan:
 
     scans: list[dict[str, Any]]
     finish: Callable[[list[Rows]], Iterator[dict[str, Any]]]
+    #: a plain count: its one scan only counts (``count_only``), and the answer is ``[{count_as: count}]``
+    count_as: str | None = None
+
+    def answer(self, results: list[Rows], counts: list[int]) -> Iterator[dict[str, Any]]:
+        """The answer from each scan's rows and row count."""
+        if self.count_as is not None:
+            return iter([{self.count_as: counts[0]}])
+        return self.finish(results)
 
 
 def order_key(value: Any) -> tuple[int, Any]:

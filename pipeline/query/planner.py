@@ -16,7 +16,7 @@ from .plan import Plan
 from .sql import plan_sql
 
 
-def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
+def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "48MB") -> Plan:
     """How to answer a search: the scans to scatter, and how to finish their rows."""
     name = op.get("operation")
     if name in ("search_by_hash", "search_by_id"):

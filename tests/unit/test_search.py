@@ -86,3 +86,23 @@ def test_a_large_sort_runs_on_disk_and_stays_stable(monkeypatch):
     assert list(sort.sort_rows(iter(rows), keys, "id")) == expected
     merged = iter(rows)
     assert sort.sort_rows(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes
+
+
+@pytest.mark.parametrize("statement, name, conditions", [
+    ("SELECT COUNT(*) FROM dev.dog", "COUNT(*)", None),
+    ("select count(*) as n from dev.dog where age = 7", "n", {"search_attribute": "age", "search_type": "equals",
+                                                              "search_value": 7}),
+])
+def test_a_plain_count_is_answered_by_the_shards_counting(statement, name, conditions):
+    plan = sql.plan_sql(statement, catalog())
+    assert plan.scans == [{"database": "dev", "table": "dog", "keys": None, "conditions": conditions,
+                           "count_only": True}]  # no row travels
+    assert list(plan.answer([iter(())], [42])) == [{name: 42}]
+
+
+@pytest.mark.parametrize("statement", ["SELECT COUNT(name) FROM dev.dog", "SELECT COUNT(*) FROM dev.dog GROUP BY age",
+                                       "SELECT COUNT(DISTINCT age) FROM dev.dog", "SELECT COUNT(*), 1 FROM dev.dog",
+                                       "SELECT COUNT(*) FROM dev.dog WHERE age + 1 = 8"])
+def test_other_counts_are_finished_in_sql(statement):
+    plan = sql.plan_sql(statement, catalog())
+    assert plan.count_as is None and not plan.scans[0].get("count_only")
