@@ -205,17 +205,7 @@ def job_events(settings: Settings, job_id: str) -> list[dict]:
 
 def read_everything(settings: Settings, name: str) -> list[bytes]:
     """Every value of a topic (with its headers), from the beginning to the end as of now."""
-    return [bytes(m.value or b"") + b"".join(v for _, v in m.headers) for m in read_messages(settings, name)]
-
-
-def latest_values(settings: Settings, name: str) -> dict[bytes, bytes | None]:
-    """The last value of each key of a (compacted) topic as of now; None for a key deleted by a tombstone."""
-    return {m.key: m.value for m in read_messages(settings, name)}
-
-
-def read_messages(settings: Settings, name: str) -> list:
-    """Every message of a topic, from the beginning to the end as of now."""
-    async def read() -> list:
+    async def read() -> list[bytes]:
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False)
         await consumer.start()
@@ -228,7 +218,7 @@ def read_messages(settings: Settings, name: str) -> list:
             values = []
             while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
                 for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    values += messages
+                    values += [bytes(m.value or b"") + b"".join(v for _, v in m.headers) for m in messages]
             return values
         finally:
             await consumer.stop()
