@@ -121,10 +121,10 @@ class Authorizer:
         unauthorized: list = []
         invalid: list = []
         if name == "sql":
-            for database, table, attributes in sql_tables(op.get("sql")) if sql_tables else []:
+            for database, table, attributes, need in sql_tables(op.get("sql")) if sql_tables else []:
                 access = self.access(principal, database, table, invalid)
                 if access is not None:
-                    access.check(("read",), attributes, ("read",), unauthorized, invalid)
+                    access.check((need,), attributes, (need,) if need != "delete" else (), unauthorized, invalid)
         elif name in ("describe_database", "describe_schema"):
             database = with_database(op)["database"]
             if not any(self.describe_filter(principal, t) for t in self.catalog.tables(database)):

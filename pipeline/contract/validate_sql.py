@@ -1,7 +1,10 @@
-"""Harper's checks of the ``sql`` operation: the request, the statement (one SELECT), the tables it reads.
+"""Harper's checks of the ``sql`` operation: the request, the statement, the tables it reads or writes.
 
 The statement is parsed with sqlglot (MySQL's dialect, as Harper's SQL is
-close to it) and must be a SELECT whose every source is a ``database.table``
+close to it, with Harper's functions read as plain calls: :class:`HarperSQL`).
+An INSERT ... VALUES, UPDATE ... SET ... WHERE or DELETE ... WHERE on one
+``database.table`` is pipeline work (it never reaches DuckDB: see
+:mod:`pipeline.query.dml`). Anything else must be a SELECT whose every source is a ``database.table``
 of the catalog (or a subquery over them): DuckDB's table functions
 (``read_text``, ``read_csv``, ...), ``LATERAL``, other statements (``COPY``,
 ``ATTACH``, ``PRAGMA``, ``SET``, ``INSTALL``...) and the functions that read
@@ -17,6 +20,7 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError
 
 from ..catalog import Catalog, TableDef
@@ -32,9 +36,29 @@ def validate_sql(op: dict) -> str:
     return sql
 
 
+#: Harper's SQL functions whose names MySQL's dialect would read as its own (with other arguments)
+HARPER_FUNCTIONS = frozenset({
+    "now", "current_date", "current_time", "getdate", "get_server_time", "date", "offset_utc", "date_add",
+    "date_sub", "date_diff", "datediff", "date_format", "extract", "upper", "ucase", "lower", "lcase", "floor",
+    "ceil", "ceiling", "abs", "sqrt", "round", "random", "rand", "concat", "length", "len", "trim"})
+
+
+class HarperSQL(MySQL):
+    """MySQL's dialect, reading Harper's functions (``DATE_ADD(d, 1, 'days')``, ``DATE()``...) as plain calls."""
+
+    class Parser(MySQL.Parser):
+        FUNCTIONS = {k: v for k, v in MySQL.Parser.FUNCTIONS.items() if k.lower() not in HARPER_FUNCTIONS}
+        FUNCTION_PARSERS = {k: v for k, v in MySQL.Parser.FUNCTION_PARSERS.items()
+                            if k.lower() not in HARPER_FUNCTIONS}
+
+
+#: the statements that are pipeline work rather than a query
+DML = (exp.Insert, exp.Update, exp.Delete)
+
+
 def parse(sql: str) -> exp.Expression:
     try:
-        statements = [s for s in sqlglot.parse(sql, read="mysql") if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=HarperSQL) if s is not None]
     except ParseError as err:
         detail = err.errors[0] if err.errors else {}
         where = f" at line {detail.get('line')}, column {detail.get('col')}" if detail.get("line") else ""
@@ -43,10 +67,43 @@ def parse(sql: str) -> exp.Expression:
     if len(statements) != 1:
         raise HarperError("Exactly one SQL statement is expected")
     statement = statements[0]
+    if isinstance(statement, DML):
+        _check_dml(statement)
+        return statement
     if not isinstance(statement, exp.Select):
         raise HarperError(sql_statement_refused(_keyword(statement, sql)))
     _check_sources(statement)
     return statement
+
+
+def parse_expression(sql: str) -> exp.Expression:
+    """One expression in Harper's SQL (a WHERE or a SET value sent to the shards as text)."""
+    return sqlglot.parse_one(f"SELECT {sql}", read=HarperSQL).expressions[0]
+
+
+def _check_dml(statement: exp.Expression) -> None:
+    """An INSERT of VALUES, or an UPDATE/DELETE of one table, whose expressions are Harper's."""
+    target = statement.this.this if isinstance(statement, exp.Insert) else statement.this
+    if not isinstance(target, exp.Table) or not isinstance(target.this, exp.Identifier) \
+            or target.args.get("catalog"):
+        raise HarperError(sql_source_refused(target.sql(dialect="mysql")))
+    if isinstance(statement, exp.Insert) and not isinstance(statement.expression, exp.Values):
+        raise HarperError(sql_statement_refused("INSERT ... SELECT"))
+    for key in ("joins", "from", "from_", "using", "order", "limit", "returning", "with"):
+        if statement.args.get(key):
+            raise HarperError(sql_statement_refused(f"{statement.key.upper()} ... {key.rstrip('_').upper()}"))
+    for node in statement.walk():
+        if isinstance(node, (exp.Select, exp.Subquery)):
+            raise HarperError(sql_statement_refused(f"{statement.key.upper()} with a subquery"))
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
+                raise HarperError(sql_function_refused(name))
+
+
+def target(statement: exp.Expression) -> exp.Table:
+    """The table a DML statement writes."""
+    return statement.this.this if isinstance(statement, exp.Insert) else statement.this
 
 
 #: functions that read DuckDB's settings, variables or the host's environment (table functions, which read
@@ -82,6 +139,18 @@ def _check_sources(statement: exp.Select) -> None:
                 raise HarperError(sql_function_refused(name))
 
 
+def table_of(node: exp.Table, catalog: Catalog) -> TableDef:
+    """The catalog's table a statement names; Harper's errors when it has none."""
+    if not node.db:
+        raise HarperError(f"schema not defined for table {node.name}", 500)
+    if not catalog.has_database(node.db):
+        raise HarperError(database_missing(node.db), 404)
+    table = catalog.table(node.db, node.name)
+    if table is None:
+        raise HarperError(table_missing(node.db, node.name), 404)
+    return table
+
+
 def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:
     found = []
     for node in statement.find_all(exp.Table):
@@ -93,13 +162,12 @@ def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, Tab
         if table is None:
             raise HarperError(table_missing(node.db, node.name), 404)
         found.append((node, table))
-    if not found:
-        raise HarperError("A SELECT needs a FROM database.table")
     return found
 
 
-def references(sql: Any) -> list[tuple[str, str, list[str]]]:
-    """(database, table, the columns named on it; ``*`` for all) for each table a statement reads.
+def references(sql: Any) -> list[tuple[str, str, list[str], str]]:
+    """(database, table, the columns named on it (``*`` for all), what it does to them) for each table a
+    statement reads (``read``) or writes (``insert``, ``update``, ``delete``).
 
     For the permission check, before the statement is planned; a statement
     that does not parse names nothing (planning it reports the error).
@@ -110,6 +178,15 @@ def references(sql: Any) -> list[tuple[str, str, list[str]]]:
         statement = None
     if statement is None:
         return []
+    if isinstance(statement, DML):
+        written = target(statement)
+        if isinstance(statement, exp.Insert):
+            return [(written.db, written.name, [i.name for i in statement.this.expressions], "insert")]
+        if isinstance(statement, exp.Update):
+            return [(written.db, written.name, [e.this.name for e in statement.expressions
+                                                if isinstance(e, exp.EQ) and isinstance(e.this, exp.Column)],
+                     "update")]
+        return [(written.db, written.name, [], "delete")]
     tables = [t for t in statement.find_all(exp.Table) if t.db]
     by_alias = {(t.alias or t.name): i for i, t in enumerate(tables)}
     columns: list[list[str]] = [[] for _ in tables]
@@ -122,4 +199,4 @@ def references(sql: Any) -> list[tuple[str, str, list[str]]]:
             len(tables) == 1 else []
         for i in targets:
             columns[i].append("*" if star else node.name)
-    return [(t.db, t.name, cols) for t, cols in zip(tables, columns)]
+    return [(t.db, t.name, cols, "read") for t, cols in zip(tables, columns)]

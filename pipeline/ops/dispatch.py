@@ -19,7 +19,7 @@ from ..contract.errors import INVALID_JSON, MISSING_OPERATION, operation_not_fou
 from ..contract.operations import DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
 from ..contract.permissions import SUPER_USER_ONLY
 from ..contract.validate_jobs import validate_job
-from ..contract.validate_sql import references
+from ..contract.validate_sql import DML, parse, references, validate_sql
 from ..errors import PipelineError
 from ..jobs.events import ERROR, emit, event
 from ..query.gather import Scanner
@@ -52,11 +52,14 @@ class Operations:
         self.exports = Exports(settings, worker.bus, self.tables, scanner)
         self.deletes = Deletes(worker.bus, self.tables, shards)
         self.intake = Intake(worker.bus, worker.jobs, worker.jobs_log, self.call, self.run_job)
+        self.reads = Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory)
+        self.writes = Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
+                             settings.max_record_bytes)
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             **CatalogOperations(self.tables, worker.bus, shards).handlers,
-            **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory).handlers,
-            **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
-                     settings.max_record_bytes).handlers,
+            **self.reads.handlers,
+            **self.writes.handlers,
+            "sql": self.sql,
             **self.jobs.handlers,
             **Snapshots(worker.stores, settings).handlers,
             **UserOperations(worker.directory, worker.auth_log, worker.catalog).handlers,
@@ -89,6 +92,13 @@ class Operations:
         if handler is None:
             raise operation_not_found(name)
         return await handler(op, principal)
+
+    async def sql(self, op: dict, principal: Principal | None) -> Any:
+        """SQL: a SELECT is a search; INSERT, UPDATE and DELETE are writes."""
+        statement = parse(validate_sql(op))
+        if isinstance(statement, DML):
+            return await self.writes.sql(statement, principal)
+        return await self.reads.search(op, principal)
 
     async def run_job(self, job_id: str, op: dict, user: str | None = None, resumed: bool = False,
                       checkpoint: dict | None = None) -> None:

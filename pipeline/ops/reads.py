@@ -27,7 +27,7 @@ class Reads:
         self.duckdb_memory = duckdb_memory
         self.handlers: dict[str, Callable[[dict, Principal | None], Any]] = {
             "search_by_hash": self.search, "search_by_id": self.search, "search_by_value": self.search,
-            "search_by_conditions": self.search, "sql": self.search,
+            "search_by_conditions": self.search,
             "describe_table": self.describe_table, "describe_all": self.describe_all,
             "describe_database": self.describe_database, "describe_schema": self.describe_database,
         }

@@ -1,4 +1,5 @@
-"""A scan's filter: a condition tree compiled once, on the shard, into a predicate over stored rows.
+"""A scan's filter: a condition tree (or an SQL WHERE) compiled once, on the shard, into a predicate over stored
+rows.
 
 The comparators are Harper's (aliases already resolved by
 :mod:`pipeline.contract.validate_search`); values compare in
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .expr import compile_where
 from .plan import order_key
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -69,6 +71,9 @@ def _compile(tree: dict[str, Any]) -> Predicate:
 
 
 def compile_predicate(spec: dict[str, Any]) -> Predicate | None:
-    """The shard-side filter of a scan spec, compiled once per scan."""
-    tree = spec.get("conditions")
+    """The shard-side filter of a scan spec, compiled once per scan: a condition tree (the NoSQL searches)
+    or an SQL WHERE as text (``where``: SQL's, evaluated by :mod:`pipeline.query.expr`)."""
+    tree, where = spec.get("conditions"), spec.get("where")
+    if where:
+        return compile_where(where)
     return _compile(tree) if tree else None

@@ -5,106 +5,59 @@ The statement is parsed and checked by :mod:`pipeline.contract.validate_sql`
 as well, in case a shape slips through: its tables are loaded from the scans
 first, then external access is disabled and the configuration locked before
 the user's statement runs (:func:`final_stage`).
-Each table it reads becomes a scan; the WHERE filter of a single-table
-statement is pushed down to the shards as a condition tree when every part
-of it can be expressed as one. A statement
-that only filters and picks columns is then finished in Python, keeping the
-stored JSON values exactly; anything more (joins, ORDER BY, LIMIT, DISTINCT,
+Each table it reads becomes a scan; the WHERE of a single-table statement is
+pushed down to the shards as SQL text and evaluated there by Harper's row
+evaluator (:mod:`pipeline.query.expr`), functions and Harper's coercions
+included. A statement that only filters and picks columns is then finished
+in Python, keeping the stored JSON values exactly; a SELECT without FROM is
+evaluated in Python too; anything more (joins, ORDER BY, LIMIT, DISTINCT,
 GROUP BY, aggregates, expressions) runs in DuckDB over the gathered rows,
 which DuckDB may spill to disk.
+
+Harper's values are dynamically typed; in DuckDB a column whose values share
+one type gets that type (integers and floats together are numbers), and a
+mixed one stays JSON, with Harper's behaviour put back where it matters
+(:func:`_harper_semantics`): ORDER BY sorts it as Harper does (null first,
+numbers and numeric text by value, then text), and arithmetic and SUM/AVG/
+MIN/MAX read it as numbers. Ties keep the tables' key order, as Harper's
+stable sort over its scans does. Harper's functions are the same Python
+functions the shards use, registered in DuckDB (:func:`_register_functions`).
+Output names are Harper's: a repeated column of a join is ``id``, ``id1``,
+``id2``; an expression without alias is named as AlaSQL prints it; an
+expression that yields NULL is left out of its row, as AlaSQL leaves out
+``undefined``.
 """
 from __future__ import annotations
 
 import contextlib
 import decimal
 import json
+import math
 import os
+import re
+import struct
 import tempfile
 from datetime import date, datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 from sqlglot import exp
 
 from .. import codec
 from ..catalog import Catalog, TableDef
-from ..contract.validate_sql import parse, tables as tables_read
+from ..contract.answers import sql_statement_refused
+from ..contract.errors import HarperError
+from ..contract.validate_sql import DML, HarperSQL, parse, tables as tables_read
 from .exceptions import SearchFailed
+from .expr import NotEvaluable, compile_expression, compile_where, is_number
+from .functions import FUNCTIONS, Function, lookup
 from .plan import Plan, Rows, all_attributes
 
-_COMPARISONS = {exp.EQ: "equals", exp.NEQ: "not_equal", exp.GT: "greater_than", exp.GTE: "greater_than_equal",
-                exp.LT: "less_than", exp.LTE: "less_than_equal"}
-_FLIPPED = {"equals": "equals", "not_equal": "not_equal", "greater_than": "less_than",
-            "greater_than_equal": "less_than_equal", "less_than": "greater_than",
-            "less_than_equal": "greater_than_equal"}
-
-
-class _NotPushable(Exception):
-    pass
-
-
-def _literal(node: exp.Expression) -> Any:
-    if isinstance(node, exp.Literal):
-        if node.is_string:
-            return node.this
-        text = node.this
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    if isinstance(node, exp.Boolean):
-        return node.this
-    if isinstance(node, exp.Null):
-        return None
-    if isinstance(node, exp.Neg):
-        value = _literal(node.this)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return -value
-    raise _NotPushable
-
-
-def _column(node: exp.Expression) -> str:
-    if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
-        return node.name
-    raise _NotPushable
-
-
-def _leaf(attribute: str, comparator: str, value: Any) -> dict[str, Any]:
-    return {"search_attribute": attribute, "search_type": comparator, "search_value": value}
-
-
-def condition(node: exp.Expression) -> dict[str, Any]:
-    """A WHERE expression as a shard condition tree; raises _NotPushable when it cannot be one."""
-    if isinstance(node, exp.Paren):
-        return condition(node.this)
-    if isinstance(node, (exp.And, exp.Or)):
-        return {"operator": "and" if isinstance(node, exp.And) else "or",
-                "conditions": [condition(node.left), condition(node.right)]}
-    if isinstance(node, exp.Not):
-        if isinstance(node.this, exp.Is):
-            return _leaf(_column(node.this.this), "not_equal", _literal(node.this.expression))
-        return {"search_attribute": "", "search_type": "not", "search_value": condition(node.this)}
-    if type(node) in _COMPARISONS:
-        comparator = _COMPARISONS[type(node)]
-        try:
-            return _leaf(_column(node.left), comparator, _literal(node.right))
-        except _NotPushable:
-            return _leaf(_column(node.right), _FLIPPED[comparator], _literal(node.left))
-    if isinstance(node, exp.Is):
-        return _leaf(_column(node.this), "equals", _literal(node.expression))
-    if isinstance(node, exp.In) and node.args.get("expressions"):
-        attribute = _column(node.this)
-        return {"operator": "or", "conditions": [_leaf(attribute, "equals", _literal(v))
-                                                 for v in node.args["expressions"]]}
-    if isinstance(node, exp.Between):
-        return _leaf(_column(node.this), "between", [_literal(node.args["low"]), _literal(node.args["high"])])
-    if isinstance(node, exp.Like):
-        pattern = _literal(node.expression)
-        if not isinstance(pattern, str) or "_" in pattern or "%" in pattern.strip("%"):
-            raise _NotPushable
-        core = pattern.strip("%")
-        starts, ends = pattern.startswith("%"), pattern.endswith("%")
-        comparator = "contains" if starts and ends else "ends_with" if starts else "starts_with" if ends else "equals"
-        return _leaf(_column(node.this), comparator, core)
-    raise _NotPushable
-
+#: sqlglot's nodes for functions written without parentheses, by their Harper name
+_KEYWORD_FUNCTIONS = {exp.CurrentTimestamp: "current_timestamp", exp.CurrentDate: "current_date",
+                      exp.CurrentTime: "current_time"}
+_AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 
 def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, str]] | None:
     """(source, output name) of a plain column list, or None when the statement needs an engine."""
@@ -126,15 +79,25 @@ def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, s
 
 def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
     statement = parse(sql)
+    if isinstance(statement, DML):  # an export's search, say: writes are the sql operation's own
+        raise HarperError(sql_statement_refused(statement.key.upper()))
     tables = tables_read(statement, catalog)
+    if not tables:
+        row = _without_from(statement)
+        return Plan([], lambda results: iter([row]))
     where = statement.args.get("where")
     pushed = None
-    if where is not None and len(tables) == 1:
+    if where is not None and len(tables) == 1 and not statement.find(exp.Subquery):
         try:
-            pushed = condition(where.this)
-        except _NotPushable:
+            compile_where(where.this.sql(dialect=HarperSQL))
+            pushed = where.this.sql(dialect=HarperSQL)
+        except NotEvaluable:
             pushed = None
-    scans = [{"database": t.database, "table": t.name, "keys": None, "conditions": pushed} for _, t in tables]
+    scans = [{"database": t.database, "table": t.name, "keys": None, "conditions": None, "where": pushed}
+             for _, t in tables]
+    if pushed is not None:
+        statement = statement.copy()
+        statement.set("where", None)
     simple = _simple_columns(statement, tables[0][1]) if len(tables) == 1 and (where is None or pushed) else None
     if simple is not None:
         def finish_simple(results: list[Rows]) -> Iterator[dict[str, Any]]:
@@ -143,30 +106,237 @@ def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
     return Plan(scans, lambda results: _run_duckdb(statement, tables, results, duckdb_memory))
 
 
+def alasql_name(node: exp.Expression, quote: str = '"') -> str:
+    """The name AlaSQL gives an expression without an alias: calls without spaces after commas, text in
+    ``quote`` (Harper quotes with ' without FROM, with " over a table), operators spaced."""
+    if isinstance(node, exp.Literal):
+        return f"{quote}{node.this}{quote}" if node.is_string else node.this
+    if isinstance(node, exp.Column):
+        return node.sql(dialect=HarperSQL) if not node.table else f"{node.table}.{node.name}"
+    if isinstance(node, exp.Anonymous):
+        return f"{node.name}({','.join(alasql_name(a, quote) for a in node.expressions)})"
+    if isinstance(node, exp.Binary) and not isinstance(node, (exp.And, exp.Or)):
+        operator = node.sql(dialect=HarperSQL)[len(node.left.sql(dialect=HarperSQL)):]
+        operator = operator[:len(operator) - len(node.right.sql(dialect=HarperSQL))].strip()
+        return f"{alasql_name(node.left, quote)} {operator} {alasql_name(node.right, quote)}"
+    if isinstance(node, exp.Paren):
+        return f"({alasql_name(node.this, quote)})"
+    return node.sql(dialect=HarperSQL)
+
+
+def _without_from(statement: exp.Select) -> dict[str, Any]:
+    """A SELECT without FROM: one row, its expressions evaluated by Harper's evaluator."""
+    row: dict[str, Any] = {}
+    for projection in statement.expressions:
+        node, name = (projection.this, projection.alias) if isinstance(projection, exp.Alias) else \
+            (projection, alasql_name(projection, "'"))
+        try:
+            value = compile_expression(node)({})
+        except NotEvaluable as err:
+            raise HarperError(f"Invalid SQL: {err}") from None
+        if value is not None:
+            row[name] = value
+    return row
+
+
 def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                 results: list[Rows], memory: str) -> Iterator[dict[str, Any]]:
     statement = statement.copy()
     loaded = []
+    aliases: list[tuple[str, TableDef]] = []
     for i, ((_, table), node) in enumerate(zip(tables, statement.find_all(exp.Table))):
         alias = node.alias or node.name
         node.set("db", None)
         node.set("this", exp.to_identifier(f"t{i}"))
         node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         loaded.append((f"t{i}", all_attributes(table), results[i]))
+        aliases.append((alias, table))
+    computed = set()
     for projection in list(statement.expressions):
-        if not isinstance(projection, (exp.Column, exp.Alias, exp.Star)):
-            projection.replace(exp.alias_(projection.copy(), projection.sql(dialect="mysql"), quoted=True))
+        if isinstance(projection, exp.Alias) and not isinstance(projection.this, exp.Column):
+            computed.add(projection.alias)
+        elif not isinstance(projection, (exp.Column, exp.Alias, exp.Star)):
+            name = alasql_name(projection)
+            computed.add(name)
+            projection.replace(exp.alias_(projection.copy(), name, quoted=True))
+    known = {c for _, columns, _ in loaded for c in columns}
     try:
         with final_stage(loaded, memory) as connection:
-            cursor = connection.execute(statement.sql(dialect="duckdb"))
-            names = [d[0] for d in cursor.description]
+            json_columns = {(alias, column) for (alias, _), (name, columns, _) in zip(aliases, loaded)
+                            for column, kind in connection.execute(
+                                "SELECT column_name, data_type FROM information_schema.columns "
+                                "WHERE table_name = ?", [name]).fetchall() if kind == "JSON"}
+            sql = _harper_semantics(statement, aliases, json_columns).sql(dialect="duckdb")
+            cursor = connection.execute(sql)
+            names = _output_names([d[0] for d in cursor.description], known)
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
             while chunk := cursor.fetchmany(10_000):
                 for row in chunk:
-                    yield {n: (json.loads(v) if j and v is not None else _python(v))
-                           for n, j, v in zip(names, is_json, row)}
+                    out = {}
+                    for n, j, v in zip(names, is_json, row):
+                        value = json.loads(v) if j and v is not None else _python(v)
+                        if value is not None or n not in computed:
+                            out[n] = value
+                    yield out
     except duckdb.Error as err:
-        raise SearchFailed(f"There was a problem performing this search: {err}") from None
+        raise SearchFailed(_harper_error(err)) from err
+
+
+def _harper_error(err: duckdb.Error) -> str:
+    """What a user reads when DuckDB cannot run a statement Harper's checks let through: never DuckDB's text."""
+    if isinstance(err, duckdb.BinderException):
+        found = re.search(r'column "([^"]+)" not found|named "([^"]+)"', str(err))
+        if found:
+            return f"unknown column {found.group(1) or found.group(2)}"
+    return "There was a problem performing this search. Please check your SQL and try again."
+
+
+def _output_names(names: list[str], known: set[str]) -> list[str]:
+    """DuckDB names a repeated column ``id_1``; Harper (AlaSQL) names it ``id1``."""
+    out = []
+    for name in names:
+        repeated = re.fullmatch(r"(.+)_(\d+)", name)
+        if repeated and name not in known and repeated.group(1) in out:
+            name = repeated.group(1) + repeated.group(2)
+        out.append(name)
+    return out
+
+
+def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]],
+                      json_columns: set[tuple[str, str]]) -> exp.Select:
+    """The statement as DuckDB must run it to answer as Harper does (see the module's docstring)."""
+    def source(node: exp.Column) -> tuple[str, str] | None:
+        for alias, table in aliases:
+            if (node.table == alias or not node.table) and (alias, node.name) in json_columns:
+                return alias, node.name
+        return None
+
+    def mixed(node: exp.Expression) -> bool:
+        return isinstance(node, exp.Column) and not isinstance(node.this, exp.Star) and source(node) is not None
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        function = _harper_function(node)
+        if function is not None:
+            args = _call_arguments(node)
+            return exp.Anonymous(this=_udf_name(function, len(args)),
+                                 expressions=[exp.Anonymous(this="to_json", expressions=[a]) for a in args])
+        if mixed(node) and isinstance(node.parent, _ARITHMETIC + _AGGREGATES):
+            return _as_number(node)
+        return node
+
+    statement = statement.transform(rewrite)
+    order = statement.args.get("order")
+    grouped = bool(statement.args.get("group") or statement.args.get("distinct") or
+                   any(statement.find_all(exp.AggFunc)))
+    if order is not None:
+        by_alias = {p.alias: p.this for p in statement.expressions if isinstance(p, exp.Alias)}
+        for ordered in order.expressions:
+            key = ordered.this
+            if isinstance(key, exp.Column) and not key.table and key.name in by_alias \
+                    and isinstance(by_alias[key.name], exp.Column):
+                key = by_alias[key.name]
+            if mixed(key):
+                ordered.set("this", _sort_key(key.copy()))
+            # Harper puts nulls first going up and last going down
+            ordered.set("nulls_first", not ordered.args.get("desc"))
+        if not grouped:
+            for alias, table in aliases:
+                column = exp.column(table.primary_key, table=alias, quoted=True)
+                key = _sort_key(column) if (alias, table.primary_key) in json_columns else column
+                order.append("expressions", exp.Ordered(this=key, nulls_first=True))
+    return statement
+
+
+def _harper_function(node: exp.Expression) -> Function | None:
+    if type(node) in _KEYWORD_FUNCTIONS:
+        return lookup(_KEYWORD_FUNCTIONS[type(node)])
+    if isinstance(node, exp.Anonymous) and not node.name.startswith("hp_"):
+        return lookup(node.name)
+    return None
+
+
+def _call_arguments(node: exp.Expression) -> list[exp.Expression]:
+    return list(node.expressions) if isinstance(node, exp.Anonymous) else []
+
+
+def _udf_name(function: Function, arity: int) -> str:
+    return f"hp_{function.name}_{arity}"
+
+
+def _as_number(column: exp.Column) -> exp.Expression:
+    return exp.Anonymous(this="hp_number", expressions=[exp.Anonymous(this="to_json", expressions=[column])])
+
+
+def _sort_key(column: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this="hp_sort_key", expressions=[exp.Anonymous(this="to_json", expressions=[column])])
+
+
+def _decoded(value: str | None) -> Any:
+    return json.loads(value) if value is not None else None
+
+
+def _number(value: str | None) -> float | None:
+    """A JSON value as a number, as JavaScript's Number() reads it (None where it is not one)."""
+    decoded = _decoded(value)
+    if is_number(decoded):
+        return float(decoded)
+    if isinstance(decoded, str):
+        try:
+            number = float(decoded)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _sortable(value: str | None) -> str | None:
+    """A text that sorts as Harper sorts JSON values: booleans, then numbers and numeric text by value, then
+    text, then the rest (nulls are DuckDB's NULL, placed by the statement)."""
+    decoded = _decoded(value)
+    if decoded is None:
+        return None
+    if isinstance(decoded, bool):
+        return "1" + str(int(decoded))
+    number = _number(value)
+    if number is not None:
+        bits = struct.unpack(">Q", struct.pack(">d", number))[0]
+        bits = bits ^ 0xFFFFFFFFFFFFFFFF if number < 0 else bits | 0x8000000000000000
+        return f"2{bits:016x}"
+    if isinstance(decoded, str):
+        return "3" + decoded
+    return "4" + value
+
+
+def _register_functions(connection: duckdb.DuckDBPyConnection) -> None:
+    """Harper's functions (the shards' own definitions), and the helpers of :func:`_harper_semantics`."""
+    for function in FUNCTIONS.values():
+        for arity in range(function.min_args, function.max_args + 1):
+            connection.create_function(_udf_name(function, arity), _fixed(_udf(function), arity), ["VARCHAR"] * arity,
+                                       function.returns, null_handling="special",
+                                       side_effects=function.volatile)
+    connection.create_function("hp_number", _number, ["VARCHAR"], "DOUBLE", null_handling="special")
+    connection.create_function("hp_sort_key", _sortable, ["VARCHAR"], "VARCHAR", null_handling="special")
+
+
+def _fixed(call: Callable[..., Any], arity: int) -> Callable[..., Any]:
+    """``call`` with exactly ``arity`` named parameters: DuckDB reads a Python function's signature."""
+    names = [f"a{i}" for i in range(arity)]
+    namespace: dict[str, Any] = {"call": call}
+    exec(f"def fixed({', '.join(names)}):\n    return call({', '.join(names)})", namespace)  # noqa: S102
+    return namespace["fixed"]
+
+
+def _udf(function: Function) -> Callable[..., Any]:
+    def call(*args: str | None) -> Any:
+        value = function.call(*(_decoded(a) for a in args))
+        if function.returns == "JSON":
+            return None if value is None else codec.dumps(value).decode()
+        if function.returns == "DOUBLE":
+            return float(value) if is_number(value) else None
+        if function.returns == "BOOLEAN":
+            return value if isinstance(value, bool) else None
+        return value if value is None or isinstance(value, str) else str(value)
+    return call
 
 
 @contextlib.contextmanager
@@ -192,6 +362,7 @@ def final_stage(tables: list[tuple[str, list[str], Rows]], memory: str) -> Itera
                 connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_json({_string(path)}, "
                                    f"format='newline_delimited', columns={{{types}}})")
                 _retype(connection, name, columns)
+            _register_functions(connection)
             connection.execute("SET enable_external_access = false")
             connection.execute("SET lock_configuration = true")
             yield connection
@@ -213,8 +384,9 @@ def _retype(connection: duckdb.DuckDBPyConnection, name: str, columns: list[str]
         kinds.discard("NULL")
         target = {"BIGINT": "BIGINT", "UBIGINT": "HUGEINT", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR",
                   "BOOLEAN": "BOOLEAN"}
-        if kinds <= {"BIGINT", "DOUBLE"} and kinds:
-            cast = "DOUBLE" if "DOUBLE" in kinds else "BIGINT"
+        if kinds <= {"BIGINT", "UBIGINT", "DOUBLE"} and kinds:
+            # integers and floats together are numbers (json_type says UBIGINT for a large positive integer)
+            cast = "DOUBLE" if "DOUBLE" in kinds else "HUGEINT" if "UBIGINT" in kinds else "BIGINT"
         elif len(kinds) == 1 and next(iter(kinds)) in target:
             cast = target[next(iter(kinds))]
         else:

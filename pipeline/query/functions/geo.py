@@ -1,0 +1,216 @@
+"""Harper's geo functions (turf.js in Harper): GeoJSON in (as an object or as its JSON text), turf's numbers out.
+
+Distances and lengths are great circles on turf's sphere (radius 6,371,008.8 m), measured with pyproj's
+``Geod`` on that sphere (the same numbers as turf's haversine). Area is turf's: the spherical-excess
+approximation of Chamberlain and Duquette on a sphere of radius 6,378,137 m — pyproj's exact spherical
+area differs from it in the seventh digit, and Harper answers turf's number, so the ring sum is kept here.
+The predicates and ``geoDifference`` are planar over longitude/latitude, as turf's are (shapely).
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import shapely
+from pyproj import Geod
+from shapely.geometry import mapping, shape
+
+_EARTH = 6371008.8
+_AREA_RADIUS = 6378137.0
+_SPHERE = Geod(a=_EARTH, b=_EARTH)
+#: metres per unit (turf's factors); degrees and radians are angles on the sphere
+_METRES = {"meters": 1.0, "metres": 1.0, "millimeters": 0.001, "millimetres": 0.001, "centimeters": 0.01,
+           "centimetres": 0.01, "kilometers": 1000.0, "kilometres": 1000.0, "miles": 1609.344,
+           "nauticalmiles": 1852.0, "inches": 0.0254, "yards": 0.9144, "feet": 0.3048,
+           "radians": _EARTH, "degrees": _EARTH * math.pi / 180}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _geometry(value: Any) -> dict | None:
+    """The geometry of a Feature, a geometry, or a bare ``[lon, lat]`` (a point)."""
+    value = _json(value)
+    if isinstance(value, list) and len(value) >= 2 and all(isinstance(v, (int, float)) for v in value[:2]):
+        return {"type": "Point", "coordinates": value}
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "Feature":
+        return _geometry(value.get("geometry"))
+    if value.get("type") == "FeatureCollection":
+        return {"type": "GeometryCollection",
+                "geometries": [g for f in value.get("features") or [] if (g := _geometry(f))]}
+    return value if isinstance(value.get("type"), str) else None
+
+
+def _shape(value: Any) -> Any:
+    geometry = _geometry(value)
+    if geometry is None:
+        return None
+    try:
+        return shape(geometry)
+    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
+        return None
+
+
+def _metres_per(units: Any) -> float | None:
+    return _METRES.get("kilometers" if units is None else str(units).lower())
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    geometry = _geometry(value)
+    if not geometry or geometry.get("type") != "Point":
+        return None
+    lon, lat = geometry["coordinates"][:2]
+    return float(lon), float(lat)
+
+
+def _ring_area(ring: list) -> float:
+    """turf's ring area: the spherical excess of Chamberlain & Duquette, on a sphere of 6,378,137 m."""
+    n = len(ring)
+    if n <= 2:
+        return 0.0
+    total = 0.0
+    for i in range(n):
+        lower, middle, upper = ring[i], ring[(i + 1) % n], ring[(i + 2) % n]
+        total += (math.radians(upper[0]) - math.radians(lower[0])) * math.sin(math.radians(middle[1]))
+    return total * _AREA_RADIUS * _AREA_RADIUS / 2
+
+
+def _polygon_area(rings: list) -> float:
+    if not rings:
+        return 0.0
+    return abs(_ring_area(rings[0])) - sum(abs(_ring_area(r)) for r in rings[1:])
+
+
+def _area(geometry: dict) -> float:
+    kind = geometry.get("type")
+    if kind == "Polygon":
+        return _polygon_area(geometry.get("coordinates") or [])
+    if kind == "MultiPolygon":
+        return sum(_polygon_area(p) for p in geometry.get("coordinates") or [])
+    if kind == "GeometryCollection":
+        return sum(_area(g) for g in geometry.get("geometries") or [])
+    return 0.0
+
+
+def geo_area(value: Any) -> float | None:
+    geometry = _geometry(value)
+    return _area(geometry) if geometry else None
+
+
+def _lines(geometry: dict) -> list[list]:
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates") or []
+    if kind == "LineString":
+        return [coordinates]
+    if kind in ("MultiLineString", "Polygon"):
+        return list(coordinates)
+    if kind == "MultiPolygon":
+        return [ring for polygon in coordinates for ring in polygon]
+    if kind == "GeometryCollection":
+        return [line for g in geometry.get("geometries") or [] for line in _lines(g)]
+    return []
+
+
+def geo_length(value: Any, units: Any = None) -> float | None:
+    geometry, per = _geometry(value), _metres_per(units)
+    if geometry is None or per is None:
+        return None
+    metres = sum(_SPHERE.line_length([p[0] for p in line], [p[1] for p in line])
+                 for line in _lines(geometry) if len(line) > 1)
+    return metres / per
+
+
+def geo_distance(a: Any, b: Any, units: Any = None) -> float | None:
+    first, second, per = _point(a), _point(b), _metres_per(units)
+    if first is None or second is None or per is None:
+        return None
+    return _SPHERE.inv(first[0], first[1], second[0], second[1])[2] / per
+
+
+def geo_near(a: Any, b: Any, distance: Any, units: Any = None) -> bool | None:
+    measured = geo_distance(a, b, units)
+    if measured is None or not isinstance(distance, (int, float)):
+        return None
+    return measured <= distance
+
+
+def geo_contains(a: Any, b: Any) -> bool | None:
+    first, second = _shape(a), _shape(b)
+    if first is None or second is None:
+        return None
+    return bool(first.contains(second))
+
+
+def geo_equal(a: Any, b: Any) -> bool | None:
+    first, second = _shape(a), _shape(b)
+    if first is None or second is None:
+        return None
+    return bool(first.equals(second))
+
+
+def geo_crosses(a: Any, b: Any) -> bool | None:
+    first, second = _shape(a), _shape(b)
+    if first is None or second is None:
+        return None
+    return bool(first.crosses(second) or (first.intersects(second) and not first.touches(second)
+                                          and first.geom_type != second.geom_type
+                                          and not first.contains(second) and not second.contains(first)))
+
+
+def _coordinates(value: Any) -> Any:
+    """Nested tuples as lists, as GeoJSON writes them."""
+    if isinstance(value, (list, tuple)):
+        return [_coordinates(v) for v in value]
+    return value
+
+
+def geo_difference(a: Any, b: Any) -> dict | None:
+    feature = _json(a)
+    first, second = _shape(a), _shape(b)
+    if first is None or second is None:
+        return None
+    difference = mapping(first.difference(second))
+    if difference.get("type") == "Polygon":
+        # turf writes holes clockwise, as GEOS orients them
+        rings = [list(r) for r in difference["coordinates"]]
+        difference = {"type": "Polygon", "coordinates": rings}
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    return {"type": "Feature", "properties": properties if properties is not None else {},
+            "geometry": {"type": difference["type"], "coordinates": _coordinates(difference["coordinates"])}}
+
+
+_KINDS = {"point": "Point", "lineString": "LineString", "linestring": "LineString", "polygon": "Polygon",
+          "multiPoint": "MultiPoint", "multipoint": "MultiPoint", "multiLineString": "MultiLineString",
+          "multilinestring": "MultiLineString", "multiPolygon": "MultiPolygon", "multipolygon": "MultiPolygon"}
+
+
+def geo_convert(coordinates: Any, kind: Any, properties: Any = None) -> dict | None:
+    """A Feature of the given kind over the coordinates; the properties as given (Harper keeps the text)."""
+    value = _json(coordinates)
+    name = _KINDS.get(kind) if isinstance(kind, str) else None
+    if name is None or not isinstance(value, list):
+        return None
+    return {"type": "Feature", "properties": properties if properties is not None else {},
+            "geometry": {"type": name, "coordinates": value}}
+
+
+#: name: (function, DuckDB result type, fewest arguments, most arguments, volatile)
+FUNCTIONS = {
+    "geoarea": (geo_area, "DOUBLE", 1, 1, False),
+    "geolength": (geo_length, "DOUBLE", 1, 2, False),
+    "geodistance": (geo_distance, "DOUBLE", 2, 3, False),
+    "geonear": (geo_near, "BOOLEAN", 3, 4, False),
+    "geocontains": (geo_contains, "BOOLEAN", 2, 2, False),
+    "geoequal": (geo_equal, "BOOLEAN", 2, 2, False),
+    "geocrosses": (geo_crosses, "BOOLEAN", 2, 2, False),
+    "geodifference": (geo_difference, "JSON", 2, 2, False),
+    "geoconvert": (geo_convert, "JSON", 2, 3, False),
+}
