@@ -26,11 +26,22 @@ class Function:
     volatile: bool = False
 
 
+def _forgiving(call: Callable[..., Any]) -> Callable[..., Any]:
+    """A function given values it cannot use answers NULL (AlaSQL's undefined), as Harper's do: a row
+    with a malformed geometry or date is not an error of the statement."""
+    def forgiving(*args: Any) -> Any:
+        try:
+            return call(*args)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError):
+            return None
+    return forgiving
+
+
 def _table() -> dict[str, Function]:
     out: dict[str, Function] = {}
     for module in (scalars, dates, geo):
         for name, (call, returns, low, high, volatile) in module.FUNCTIONS.items():
-            out[name.lower()] = Function(name.lower(), call, returns, low, high, volatile)
+            out[name.lower()] = Function(name.lower(), _forgiving(call), returns, low, high, volatile)
     return out
 
 

@@ -1,10 +1,12 @@
 """Harper's geo functions (turf.js in Harper): GeoJSON in (as an object or as its JSON text), turf's numbers out.
 
-Distances and lengths are great circles on turf's sphere (radius 6,371,008.8 m), measured with pyproj's
-``Geod`` on that sphere (the same numbers as turf's haversine). Area is turf's: the spherical-excess
-approximation of Chamberlain and Duquette on a sphere of radius 6,378,137 m — pyproj's exact spherical
-area differs from it in the seventh digit, and Harper answers turf's number, so the ring sum is kept here.
-The predicates and ``geoDifference`` are planar over longitude/latitude, as turf's are (shapely).
+Harper answers turf's numbers to the last bit, and the suites compare them exactly, so the two measures
+are turf's own formulas, in turf's order of operations: distance and length are the haversine on a sphere
+of 6,371,008.8 m with turf's unit factors, area the spherical excess of Chamberlain & Duquette on a sphere
+of 6,378,137 m. pyproj's ``Geod`` on the same spheres was tried and differs in the last digits (its
+geodesic area by 1e-7), which an exact comparison does not forgive. A null coordinate counts as 0, as it
+does in JavaScript's arithmetic. The predicates and ``geoDifference`` are planar over longitude/latitude,
+as turf's are, computed by shapely (GEOS).
 """
 from __future__ import annotations
 
@@ -13,17 +15,16 @@ import math
 from typing import Any
 
 import shapely
-from pyproj import Geod
 from shapely.geometry import mapping, shape
 
 _EARTH = 6371008.8
 _AREA_RADIUS = 6378137.0
-_SPHERE = Geod(a=_EARTH, b=_EARTH)
-#: metres per unit (turf's factors); degrees and radians are angles on the sphere
-_METRES = {"meters": 1.0, "metres": 1.0, "millimeters": 0.001, "millimetres": 0.001, "centimeters": 0.01,
-           "centimetres": 0.01, "kilometers": 1000.0, "kilometres": 1000.0, "miles": 1609.344,
-           "nauticalmiles": 1852.0, "inches": 0.0254, "yards": 0.9144, "feet": 0.3048,
-           "radians": _EARTH, "degrees": _EARTH * math.pi / 180}
+#: turf's factors: a length on the sphere per radian, in each unit
+_FACTORS = {"centimeters": _EARTH * 100, "centimetres": _EARTH * 100, "degrees": _EARTH / 111325,
+            "feet": _EARTH * 3.28084, "inches": _EARTH * 39.37, "kilometers": _EARTH / 1000,
+            "kilometres": _EARTH / 1000, "meters": _EARTH, "metres": _EARTH, "miles": _EARTH / 1609.344,
+            "millimeters": _EARTH * 1000, "millimetres": _EARTH * 1000, "nauticalmiles": _EARTH / 1852,
+            "radians": 1.0, "yards": _EARTH * 1.0936}
 
 
 def _json(value: Any) -> Any:
@@ -60,8 +61,12 @@ def _shape(value: Any) -> Any:
         return None
 
 
-def _metres_per(units: Any) -> float | None:
-    return _METRES.get("kilometers" if units is None else str(units).lower())
+def _factor(units: Any) -> float | None:
+    return _FACTORS.get("kilometers" if units is None else str(units).lower())
+
+
+def _number(value: Any) -> float:
+    return 0.0 if value is None else float(value)
 
 
 def _point(value: Any) -> tuple[float, float] | None:
@@ -69,7 +74,19 @@ def _point(value: Any) -> tuple[float, float] | None:
     if not geometry or geometry.get("type") != "Point":
         return None
     lon, lat = geometry["coordinates"][:2]
-    return float(lon), float(lat)
+    return _number(lon), _number(lat)
+
+
+def _radians(degrees: float) -> float:
+    return (degrees % 360 if degrees >= 0 else -(-degrees % 360)) * math.pi / 180
+
+
+def _haversine(first: tuple[float, float], second: tuple[float, float]) -> float:
+    """The angle between two points, in radians (turf's distance before its unit factor)."""
+    d_lat, d_lon = _radians(second[1] - first[1]), _radians(second[0] - first[0])
+    lat1, lat2 = _radians(first[1]), _radians(second[1])
+    a = math.sin(d_lat / 2) ** 2 + math.sin(d_lon / 2) ** 2 * math.cos(lat1) * math.cos(lat2)
+    return 2 * math.atan2(math.sqrt(a), math.sqrt(1 - a))
 
 
 def _ring_area(ring: list) -> float:
@@ -80,7 +97,8 @@ def _ring_area(ring: list) -> float:
     total = 0.0
     for i in range(n):
         lower, middle, upper = ring[i], ring[(i + 1) % n], ring[(i + 2) % n]
-        total += (math.radians(upper[0]) - math.radians(lower[0])) * math.sin(math.radians(middle[1]))
+        total += (_number(upper[0]) * math.pi / 180 - _number(lower[0]) * math.pi / 180) * \
+            math.sin(_number(middle[1]) * math.pi / 180)
     return total * _AREA_RADIUS * _AREA_RADIUS / 2
 
 
@@ -120,19 +138,22 @@ def _lines(geometry: dict) -> list[list]:
 
 
 def geo_length(value: Any, units: Any = None) -> float | None:
-    geometry, per = _geometry(value), _metres_per(units)
-    if geometry is None or per is None:
+    geometry, factor = _geometry(value), _factor(units)
+    if geometry is None or factor is None or not geometry.get("coordinates") and not geometry.get("geometries"):
         return None
-    metres = sum(_SPHERE.line_length([p[0] for p in line], [p[1] for p in line])
-                 for line in _lines(geometry) if len(line) > 1)
-    return metres / per
+    total = 0.0
+    for line in _lines(geometry):
+        points = [(_number(p[0]), _number(p[1])) for p in line]
+        for first, second in zip(points, points[1:]):
+            total += _haversine(first, second) * factor
+    return total
 
 
 def geo_distance(a: Any, b: Any, units: Any = None) -> float | None:
-    first, second, per = _point(a), _point(b), _metres_per(units)
-    if first is None or second is None or per is None:
+    first, second, factor = _point(a), _point(b), _factor(units)
+    if first is None or second is None or factor is None:
         return None
-    return _SPHERE.inv(first[0], first[1], second[0], second[1])[2] / per
+    return _haversine(first, second) * factor
 
 
 def geo_near(a: Any, b: Any, distance: Any, units: Any = None) -> bool | None:
