@@ -52,6 +52,28 @@ class HarperSQL(MySQL):
                             if k.lower() not in HARPER_FUNCTIONS}
 
 
+#: words AlaSQL (Harper's SQL engine) reserves: a database or table named by one must be quoted with backticks
+#: (checked on Harper 4.7: ``call``, ``aggr``, ``value``, ``count``, ``top``, ``rows``, ``index``, ``temp`` are
+#: refused; ``key``, ``data``, ``user``, ``path``, ``match`` are not)
+RESERVED = frozenset("""
+absolute action add aggr all alter and any apply array as asc attach autoincrement auto_increment avg begin
+between break by call case cast check class close collate column columns commit constraint content continue
+convert corresponding count create cross cube current_timestamp cursor database databases declare default
+delete deleted desc detach distinct drop echo edge end enum else except exists explain false fetch first
+foreign from go graph group grouping having help if identity is in index inner insert inserted intersect
+into join last left like limit matched matrix max merge min minus modify natural next new nocase not null
+off on only offset open option or order outer over partition percent plan primary print prior query
+read recordset reduce references relative remove rename repeat require restore return returns right rollback
+rollup row rows schema schemas search select semi set sets show some source strategy store sum table tables
+target temp temporary textstring then timeout to top tran transaction trigger true truncate union unique
+update use using value values vertex view when where while with work""".split())
+
+
+def _invalid_sql(sql: str) -> HarperError:
+    return HarperError(f"Invalid SQL at: {sql}. Please ensure your SQL is valid. Try adding backticks to "
+                       "reserved words and schema table references.")
+
+
 #: the statements that are pipeline work rather than a query
 DML = (exp.Insert, exp.Update, exp.Delete)
 
@@ -67,6 +89,10 @@ def parse(sql: str) -> exp.Expression:
     if len(statements) != 1:
         raise HarperError("Exactly one SQL statement is expected")
     statement = statements[0]
+    for node in statement.find_all(exp.Table):
+        for part in (node.args.get("db"), node.this):
+            if isinstance(part, exp.Identifier) and not part.quoted and part.name.lower() in RESERVED:
+                raise _invalid_sql(sql.strip())
     if isinstance(statement, DML):
         _check_dml(statement)
         return statement

@@ -5,9 +5,10 @@ UPDATE and the WHERE of a DELETE (evaluated on the shard, on the current row, wh
 a single-table SELECT's WHERE pushed down to the shards, and a SELECT without FROM. Its operators follow
 Harper 4.7 (AlaSQL over Harper's index), as observed on a real Harper:
 
-- ``=``, ``<>``, ``<``, ``>``... compare values of the same JSON type (a range never crosses types, as an
-  index range does not), except that the literals ``'true'``/``'false'`` are the booleans (Harper casts
-  them: ``adorable = 'false'`` finds false, not the text 'false');
+- ``=``, ``<>``, ``<``, ``>``... between an attribute and a constant compare values of the same JSON type
+  (Harper answers them from its index: a range never crosses types), and the literals ``'true'``/``'false'``
+  are the booleans there (``adorable = 'false'`` finds false, not the text 'false'); between computed
+  values (``tomorrow_epoch > NOW()``) they compare as JavaScript does, numeric text as its number;
 - ``IN (...)`` compares loosely: ``id IN ('1', '2')`` finds the numeric keys 1 and 2;
 - a comparison with NULL is false (``IS NULL`` is how to find it; a missing attribute is NULL);
 - ``LIKE`` ignores case; ``+`` concatenates when either side is text; arithmetic on NULL is NULL;
@@ -114,6 +115,29 @@ _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
     exp.LT: _ordered(lambda a, b: a < b), exp.LTE: _ordered(lambda a, b: a <= b)}
 
 
+def _js_ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """JavaScript's relational operators: text against text by characters, otherwise as numbers."""
+    def js(a: Any, b: Any) -> bool:
+        if a is None or b is None:
+            return False
+        if isinstance(a, str) and isinstance(b, str):
+            return compare(a, b)
+        x, y = _number(a), _number(b)
+        return x is not None and y is not None and compare(x, y)
+    return js
+
+
+def _js_equal(a: Any, b: Any) -> bool:
+    return loosely_equal(a, b)
+
+
+_JS_COMPARE: dict[type, Callable[[Any, Any], bool]] = {
+    exp.EQ: _js_equal, exp.NEQ: lambda a, b: a is not None and b is not None and not _js_equal(a, b),
+    exp.GT: _js_ordered(lambda a, b: a > b), exp.GTE: _js_ordered(lambda a, b: a >= b),
+    exp.LT: _js_ordered(lambda a, b: a < b), exp.LTE: _js_ordered(lambda a, b: a <= b)}
+_CONSTANTS = (exp.Literal, exp.Boolean, exp.Null, exp.Neg)
+
+
 def _add(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
@@ -186,7 +210,9 @@ def compile_expression(node: exp.Expression) -> Compiled:
         left, right = compile_expression(node.left), compile_expression(node.right)
         return lambda row: _truthy(left(row)) or _truthy(right(row))
     if type(node) in _COMPARE:
-        compare, left, right = _COMPARE[type(node)], _compared(node.left), _compared(node.right)
+        constant = isinstance(node.left, _CONSTANTS) or isinstance(node.right, _CONSTANTS)
+        compare = _COMPARE[type(node)] if constant else _JS_COMPARE[type(node)]
+        left, right = _compared(node.left), _compared(node.right)
         return lambda row: compare(left(row), right(row))
     if type(node) in _ARITHMETIC:
         operate, left, right = _ARITHMETIC[type(node)], compile_expression(node.left), compile_expression(node.right)

@@ -57,6 +57,8 @@ from .plan import Plan, Rows, all_attributes
 _KEYWORD_FUNCTIONS = {exp.CurrentTimestamp: "current_timestamp", exp.CurrentDate: "current_date",
                       exp.CurrentTime: "current_time"}
 _AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
+#: the hidden column of every table in the final stage: a row's place in its scan (key order)
+POSITION = "__hp_position"
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 
 def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, str]] | None:
@@ -168,12 +170,14 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                                 "WHERE table_name = ?", [name]).fetchall() if kind == "JSON"}
             sql = _harper_semantics(statement, aliases, json_columns).sql(dialect="duckdb")
             cursor = connection.execute(sql)
-            names = _output_names([d[0] for d in cursor.description], known)
+            names = _output_names([d[0] for d in cursor.description], known, len(aliases) > 1)
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
             while chunk := cursor.fetchmany(10_000):
                 for row in chunk:
                     out = {}
                     for n, j, v in zip(names, is_json, row):
+                        if n is None:
+                            continue
                         value = json.loads(v) if j and v is not None else _python(v)
                         if value is not None or n not in computed:
                             out[n] = value
@@ -191,13 +195,23 @@ def _harper_error(err: duckdb.Error) -> str:
     return "There was a problem performing this search. Please check your SQL and try again."
 
 
-def _output_names(names: list[str], known: set[str]) -> list[str]:
-    """DuckDB names a repeated column ``id_1``; Harper (AlaSQL) names it ``id1``."""
-    out = []
+def _output_names(names: list[str], known: set[str], joined: bool) -> list[str | None]:
+    """Harper (AlaSQL) names a column repeated by a join ``id``, ``id1``, ``id2``, and shows a column of one
+    table once (``SELECT id, *``: None marks the repeat); DuckDB repeats the name, or names it ``id_1``
+    when it expands a star."""
+    out: list[str | None] = []
     for name in names:
         repeated = re.fullmatch(r"(.+)_(\d+)", name)
         if repeated and name not in known and repeated.group(1) in out:
-            name = repeated.group(1) + repeated.group(2)
+            name = repeated.group(1)
+        if name in out and not joined:
+            out.append(None)
+            continue
+        if name in out:
+            n = 1
+            while f"{name}{n}" in out:
+                n += 1
+            name = f"{name}{n}"
         out.append(name)
     return out
 
@@ -225,25 +239,33 @@ def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]]
         return node
 
     statement = statement.transform(rewrite)
+    for star in list(statement.find_all(exp.Star)):
+        if isinstance(star.parent, (exp.Select, exp.Column)) and not star.args.get("except_"):
+            star.set("except_", [exp.column(POSITION)])
+    grouped = bool(statement.args.get("group") or any(statement.find_all(exp.AggFunc)))
+    if statement.args.get("distinct") or (grouped and not statement.args.get("group")):
+        return statement
     order = statement.args.get("order")
-    grouped = bool(statement.args.get("group") or statement.args.get("distinct") or
-                   any(statement.find_all(exp.AggFunc)))
-    if order is not None:
-        by_alias = {p.alias: p.this for p in statement.expressions if isinstance(p, exp.Alias)}
-        for ordered in order.expressions:
-            key = ordered.this
-            if isinstance(key, exp.Column) and not key.table and key.name in by_alias \
-                    and isinstance(by_alias[key.name], exp.Column):
-                key = by_alias[key.name]
-            if mixed(key):
-                ordered.set("this", _sort_key(key.copy()))
-            # Harper puts nulls first going up and last going down
-            ordered.set("nulls_first", not ordered.args.get("desc"))
-        if not grouped:
-            for alias, table in aliases:
-                column = exp.column(table.primary_key, table=alias, quoted=True)
-                key = _sort_key(column) if (alias, table.primary_key) in json_columns else column
-                order.append("expressions", exp.Ordered(this=key, nulls_first=True))
+    if order is None:
+        order = exp.Order(expressions=[])
+        statement.set("order", order)
+    by_alias = {p.alias: p.this for p in statement.expressions if isinstance(p, exp.Alias)}
+    for ordered in order.expressions:
+        key = ordered.this
+        if isinstance(key, exp.Column) and not key.table and key.name in by_alias \
+                and isinstance(by_alias[key.name], exp.Column):
+            key = by_alias[key.name]
+        if mixed(key):
+            ordered.set("this", _sort_key(key.copy()))
+        # Harper puts nulls first going up and last going down
+        ordered.set("nulls_first", not ordered.args.get("desc"))
+    # ties (and a statement without ORDER BY) keep the order of the scans, as Harper's stable sort does;
+    # groups come in the order of their first rows
+    for alias, _ in aliases:
+        position: exp.Expression = exp.column(POSITION, table=alias, quoted=True)
+        if grouped:
+            position = exp.Min(this=position)
+        order.append("expressions", exp.Ordered(this=position, nulls_first=True))
     return statement
 
 
@@ -343,6 +365,9 @@ def _udf(function: Function) -> Callable[..., Any]:
 def final_stage(tables: list[tuple[str, list[str], Rows]], memory: str) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB holding each (name, columns, rows) as a table, then locked down for the user's statement.
 
+    Each table also has the column :data:`POSITION`, each row's place in the
+    order the rows came (the table's key order), for Harper's order of ties.
+
     The rows go in through our own statements (``read_json`` of a spilled
     file, so memory stays within ``memory``); then external access is disabled
     and the configuration locked, so the statement reaches no file, network,
@@ -356,11 +381,11 @@ def final_stage(tables: list[tuple[str, list[str], Rows]], memory: str) -> Itera
             for name, columns, rows in tables:
                 path = os.path.join(work, f"{name}.ndjson")
                 with open(path, "wb") as out:
-                    for row in rows:
-                        out.write(codec.dumps({n: row.get(n) for n in columns}) + b"\n")
+                    for position, row in enumerate(rows):
+                        out.write(codec.dumps({**{n: row.get(n) for n in columns}, POSITION: position}) + b"\n")
                 types = ", ".join(f"{_string(n)}: 'JSON'" for n in columns)
                 connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_json({_string(path)}, "
-                                   f"format='newline_delimited', columns={{{types}}})")
+                                   f"format='newline_delimited', columns={{{types}, {POSITION}: 'BIGINT'}})")
                 _retype(connection, name, columns)
             _register_functions(connection)
             connection.execute("SET enable_external_access = false")
