@@ -67,16 +67,18 @@ class TableAccess:
         attribute_needs = tuple(attribute_needs)
         missing_table = [p for p in needs if self.perms.get(p) is not True]
         missing_attributes = []
-        for attribute in dict.fromkeys(attributes):
-            if attribute == "*" and self.attributes is not None and not missing_table:
-                hidden = [a for a in self.table.attributes if not self.may(a, attribute_needs)]
-                missing_attributes += [{"attribute_name": a, "required_permissions": list(attribute_needs)}
-                                       for a in hidden]
+        if missing_table:
+            attributes = ()  # Harper names the table it may not use, not each of its attributes
+        named: list[str] = []
+        for attribute in attributes:
+            # ``alias.*`` of SQL stands for each attribute; a bare ``*`` is narrowed to the readable ones
+            named += [a for a in self.table.attributes if a not in TIMESTAMPS] if attribute == ".*" else [attribute]
+        for attribute in dict.fromkeys(named):
             if attribute == "*" or attribute in TIMESTAMPS:
                 continue
             if not self.attribute_visible(attribute):
                 invalid.append(attribute_missing(database, name, attribute))
-            elif self.attributes is not None and not missing_table:
+            elif self.attributes is not None:
                 lacking = [p for p in attribute_needs if self.attributes[attribute].get(p) is not True]
                 if lacking:
                     missing_attributes.append({"attribute_name": attribute, "required_permissions": lacking})
@@ -171,6 +173,13 @@ class Authorizer:
             return op
         op.pop("select", None)
         return {**op, "get_attributes": [a for a in wanted if a != "*"] + access.readable()}
+
+    def readable(self, principal: Principal | None, table: TableDef) -> list[str] | None:
+        """The attributes of ``table`` an SQL ``*`` shows ``principal``; None: all of them."""
+        access = self.describe_filter(principal, table)
+        if access is None or access.attributes is None:
+            return None
+        return access.readable()
 
     def describe_filter(self, principal: Principal | None, table: TableDef) -> TableAccess | None:
         """The access a describe shows a table with; None: the table is not shown."""

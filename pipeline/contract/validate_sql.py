@@ -192,7 +192,8 @@ def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, Tab
 
 
 def references(sql: Any) -> list[tuple[str, str, list[str], str]]:
-    """(database, table, the columns named on it (``*`` for all), what it does to them) for each table a
+    """(database, table, the columns named on it (``*`` for all, ``.*`` for ``alias.*``), what it does to them)
+    for each table a
     statement reads (``read``) or writes (``insert``, ``update``, ``delete``).
 
     For the permission check, before the statement is planned; a statement
@@ -224,5 +225,6 @@ def references(sql: Any) -> list[tuple[str, str, list[str], str]]:
         targets = [by_alias[qualifier]] if qualifier in by_alias else range(len(tables)) if star or \
             len(tables) == 1 else []
         for i in targets:
-            columns[i].append("*" if star else node.name)
+            # ``alias.*`` is each of the table's attributes (Harper checks each); ``*`` is narrowed instead
+            columns[i].append((".*" if qualifier else "*") if star else node.name)
     return [(t.db, t.name, cols, "read") for t, cols in zip(tables, columns)]

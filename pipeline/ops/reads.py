@@ -34,7 +34,8 @@ class Reads:
 
     async def search(self, op: dict, principal: Principal | None) -> list:
         """A search answered synchronously: scatter a scan per table read, finish over the gathered rows."""
-        planned = plan(op, self.catalog, self.duckdb_memory)
+        planned = plan(op, self.catalog, self.duckdb_memory,
+                       lambda table: self.authorizer.readable(principal, table))
         results = [Memory(self.scanner.shards) for _ in planned.scans]
         await asyncio.gather(*(self.scanner.scan(spec, sink) for spec, sink in zip(planned.scans, results)))
         return list(planned.finish([r.rows() for r in results]))

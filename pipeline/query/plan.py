@@ -52,7 +52,7 @@ def order_key(value: Any) -> tuple[int, Any]:
 def all_attributes(table: TableDef) -> list[str]:
     """``*``: the primary key, the timestamps, then every other attribute alphabetically."""
     rest = sorted(a for a in table.attributes if a != table.primary_key and a not in TIMESTAMPS)
-    return [table.primary_key, *TIMESTAMPS, *rest]
+    return [a for a in (table.primary_key, *TIMESTAMPS) if a in table.attributes] + rest
 
 
 def columns(table: TableDef, get_attributes: list) -> list[str]:

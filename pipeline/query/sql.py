@@ -37,6 +37,7 @@ import os
 import re
 import struct
 import tempfile
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, Callable, Iterator
 
@@ -44,7 +45,7 @@ import duckdb
 from sqlglot import exp
 
 from .. import codec
-from ..catalog import Catalog, TableDef
+from ..catalog import TIMESTAMPS, Catalog, TableDef
 from ..contract.answers import sql_statement_refused
 from ..contract.errors import HarperError
 from ..contract.validate_sql import DML, HarperSQL, parse, tables as tables_read
@@ -61,14 +62,19 @@ _AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
 POSITION = "__hp_position"
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 
-def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, str]] | None:
-    """(source, output name) of a plain column list, or None when the statement needs an engine."""
+def _simple_columns(statement: exp.Select, table: TableDef, filtered: bool) -> list[tuple[str, str]] | None:
+    """(source, output name) of a plain column list, or None when the statement needs an engine.
+
+    Harper's quirk, kept: over a whole table (no WHERE), ``SELECT *, a AS b`` shows ``a`` only as ``b``.
+    """
     if any(statement.args.get(k) for k in ("joins", "group", "order", "limit", "offset", "having", "distinct")):
         return None
+    renamed = set() if filtered else {p.this.name for p in statement.expressions
+                                      if isinstance(p, exp.Alias) and isinstance(p.this, exp.Column)}
     out = []
     for projection in statement.expressions:
         if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)):
-            out += [(a, a) for a in all_attributes(table)]
+            out += [(a, a) for a in all_attributes(table) if a not in renamed]
         elif isinstance(projection, exp.Column):
             out.append((projection.name, projection.name))
         elif isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column) \
@@ -79,11 +85,17 @@ def _simple_columns(statement: exp.Select, table: TableDef) -> list[tuple[str, s
     return out
 
 
-def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
+def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB",
+             readable: Callable[[TableDef], list[str] | None] | None = None) -> Plan:
+    """``readable``: the attributes of a table the requester may read (None: all); a ``*`` shows only those,
+    and a row left with nothing but its timestamps is not shown (Harper answers [] for a table whose
+    attributes the role may not read)."""
     statement = parse(sql)
     if isinstance(statement, DML):  # an export's search, say: writes are the sql operation's own
         raise HarperError(sql_statement_refused(statement.key.upper()))
     tables = tables_read(statement, catalog)
+    if readable is not None:
+        tables = [(node, _narrowed(table, readable(table))) for node, table in tables]
     if not tables:
         row = _without_from(statement)
         return Plan([], lambda results: iter([row]))
@@ -100,12 +112,24 @@ def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
     if pushed is not None:
         statement = statement.copy()
         statement.set("where", None)
-    simple = _simple_columns(statement, tables[0][1]) if len(tables) == 1 and (where is None or pushed) else None
+    simple = _simple_columns(statement, tables[0][1], where is not None) \
+        if len(tables) == 1 and (where is None or pushed) else None
     if simple is not None:
         def finish_simple(results: list[Rows]) -> Iterator[dict[str, Any]]:
-            return ({out: row.get(source) for source, out in simple} for row in results[0])
+            rows = ({out: row.get(source) for source, out in simple} for row in results[0])
+            if readable is None:
+                return rows
+            return (row for row in rows if any(k not in TIMESTAMPS for k in row))
         return Plan(scans, finish_simple)
     return Plan(scans, lambda results: _run_duckdb(statement, tables, results, duckdb_memory))
+
+
+def _narrowed(table: TableDef, readable: list[str] | None) -> TableDef:
+    """The table as a role sees it: only the attributes it may read."""
+    if readable is None:
+        return table
+    keep = set(readable)
+    return replace(table, attributes={a: t for a, t in table.attributes.items() if a in keep})
 
 
 def alasql_name(node: exp.Expression, quote: str = '"') -> str:
