@@ -142,7 +142,7 @@ _SQL_SCOPE = "SQL reads only database.table references (and subqueries over them
 
 
 def sql_statement_refused(keyword: str) -> str:
-    return f"Only SELECT statements are supported here, not {keyword}"
+    return f"Only SELECT, INSERT, UPDATE and DELETE statements are supported here, not {keyword}"
 
 
 def sql_source_refused(source: str) -> str:

@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError
+from sqlglot.tokens import TokenType
 
 from ..catalog import Catalog, TableDef
 from .answers import (database_missing, sql_function_refused, sql_source_refused, sql_statement_refused,
@@ -44,12 +45,15 @@ HARPER_FUNCTIONS = frozenset({
 
 
 class HarperSQL(MySQL):
-    """MySQL's dialect, reading Harper's functions (``DATE_ADD(d, 1, 'days')``, ``DATE()``...) as plain calls."""
+    """MySQL's dialect, reading Harper's functions (``DATE_ADD(d, 1, 'days')``, ``DATE()``...) as plain calls,
+    and ``||`` as concatenation (AlaSQL's)."""
 
     class Parser(MySQL.Parser):
         FUNCTIONS = {k: v for k, v in MySQL.Parser.FUNCTIONS.items() if k.lower() not in HARPER_FUNCTIONS}
         FUNCTION_PARSERS = {k: v for k, v in MySQL.Parser.FUNCTION_PARSERS.items()
                             if k.lower() not in HARPER_FUNCTIONS}
+        DISJUNCTION = {k: v for k, v in MySQL.Parser.DISJUNCTION.items() if k != TokenType.DPIPE}
+        TERM = {**MySQL.Parser.TERM, TokenType.DPIPE: exp.DPipe}
 
 
 #: words AlaSQL (Harper's SQL engine) reserves: a database or table named by one must be quoted with backticks

@@ -46,7 +46,6 @@ from sqlglot import exp
 
 from .. import codec
 from ..catalog import TIMESTAMPS, Catalog, TableDef
-from ..contract.answers import sql_statement_refused
 from ..contract.errors import HarperError
 from ..contract.validate_sql import DML, HarperSQL, parse, tables as tables_read
 from .exceptions import SearchFailed
@@ -61,6 +60,8 @@ _AGGREGATES = (exp.Sum, exp.Avg, exp.Min, exp.Max)
 #: the hidden column of every table in the final stage: a row's place in its scan (key order)
 POSITION = "__hp_position"
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
+#: where text is read as a number (``+`` of text concatenates, MIN/MAX of text compare text)
+_NUMERIC = (exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Sum, exp.Avg)
 
 def _simple_columns(statement: exp.Select, table: TableDef, filtered: bool) -> list[tuple[str, str]] | None:
     """(source, output name) of a plain column list, or None when the statement needs an engine.
@@ -92,7 +93,7 @@ def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB",
     attributes the role may not read)."""
     statement = parse(sql)
     if isinstance(statement, DML):  # an export's search, say: writes are the sql operation's own
-        raise HarperError(sql_statement_refused(statement.key.upper()))
+        raise HarperError(f"A search runs a SELECT, not {statement.key.upper()}")
     tables = tables_read(statement, catalog)
     if readable is not None:
         tables = [(node, _narrowed(table, readable(table))) for node, table in tables]
@@ -188,11 +189,11 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
     known = {c for _, columns, _ in loaded for c in columns}
     try:
         with final_stage(loaded, memory) as connection:
-            json_columns = {(alias, column) for (alias, _), (name, columns, _) in zip(aliases, loaded)
-                            for column, kind in connection.execute(
-                                "SELECT column_name, data_type FROM information_schema.columns "
-                                "WHERE table_name = ?", [name]).fetchall() if kind == "JSON"}
-            sql = _harper_semantics(statement, aliases, json_columns).sql(dialect="duckdb")
+            types = {(alias, column): kind for (alias, _), (name, _, _) in zip(aliases, loaded)
+                     for column, kind in connection.execute(
+                         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+                         [name]).fetchall()}
+            sql = _harper_semantics(statement, aliases, types).sql(dialect="duckdb")
             cursor = connection.execute(sql)
             names = _output_names([d[0] for d in cursor.description], known, len(aliases) > 1)
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
@@ -241,16 +242,21 @@ def _output_names(names: list[str], known: set[str], joined: bool) -> list[str |
 
 
 def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]],
-                      json_columns: set[tuple[str, str]]) -> exp.Select:
-    """The statement as DuckDB must run it to answer as Harper does (see the module's docstring)."""
-    def source(node: exp.Column) -> tuple[str, str] | None:
-        for alias, table in aliases:
-            if (node.table == alias or not node.table) and (alias, node.name) in json_columns:
-                return alias, node.name
+                      types: dict[tuple[str, str], str]) -> exp.Select:
+    """The statement as DuckDB must run it to answer as Harper does (see the module's docstring).
+
+    ``types``: the DuckDB type of each (table alias, column) as loaded.
+    """
+    def kind(node: exp.Expression) -> str | None:
+        if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
+            return None
+        for alias, _ in aliases:
+            if (node.table == alias or not node.table) and (alias, node.name) in types:
+                return types[(alias, node.name)]
         return None
 
     def mixed(node: exp.Expression) -> bool:
-        return isinstance(node, exp.Column) and not isinstance(node.this, exp.Star) and source(node) is not None
+        return kind(node) == "JSON"
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         function = _harper_function(node)
@@ -258,8 +264,9 @@ def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]]
             args = _call_arguments(node)
             return exp.Anonymous(this=_udf_name(function, len(args)),
                                  expressions=[exp.Anonymous(this="to_json", expressions=[a]) for a in args])
-        if mixed(node) and isinstance(node.parent, _ARITHMETIC + _AGGREGATES):
-            return _as_number(node)
+        if mixed(node) and isinstance(node.parent, _ARITHMETIC + _AGGREGATES) or \
+                kind(node) == "VARCHAR" and isinstance(node.parent, _NUMERIC):
+            return _as_number(node)  # JavaScript reads numeric text as its number there
         return node
 
     statement = statement.transform(rewrite)

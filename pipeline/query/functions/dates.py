@@ -3,7 +3,7 @@
 ``NOW()``, ``CURRENT_TIMESTAMP``, ``GETDATE()``, ``DATE_ADD``, ``DATE_SUB`` give epoch ms;
 ``CURRENT_DATE()`` ``YYYY-MM-DD``; ``CURRENT_TIME()`` ``HH:mm:ss.SSS``; ``DATE()``,
 ``GET_SERVER_TIME()`` and ``OFFSET_UTC()`` moment's ISO form with the offset (``...+0000``);
-``DATE_DIFF(a, b[, unit])`` a - b in milliseconds or whole units; ``DATE_FORMAT(d, fmt)`` moment's format
+``DATE_DIFF(a, b[, unit])`` a - b in milliseconds or in the unit, fractions kept; ``DATE_FORMAT(d, fmt)`` moment's format
 tokens; ``EXTRACT(d, unit)`` the component as text. Times are UTC, as the server's are.
 """
 from __future__ import annotations
@@ -153,7 +153,7 @@ def date_diff(a: Any, b: Any, unit: Any = None) -> float | None:
         seconds = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1,
                    "milliseconds": 0.001}[unit_name]
         value = (first - second).total_seconds() / seconds
-    return int(value) if value >= 0 else -int(-value)  # moment truncates towards zero
+    return int(value) if float(value).is_integer() else value  # Harper asks moment for the precise difference
 
 
 _TOKENS = re.compile(r"\[[^\]]*\]|YYYY|YY|Q|MMMM|MMM|MM|M|Do|DDDD|DD|D|dddd|ddd|dd|d|E|e|HH|H|hh|h|kk|k|"
