@@ -16,6 +16,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
+from shapely.geometry.polygon import orient
 
 _EARTH = 6371008.8
 _AREA_RADIUS = 6378137.0
@@ -193,19 +194,35 @@ def _coordinates(value: Any) -> Any:
     return value
 
 
+def _ring(coordinates: Any) -> list:
+    """A ring as turf's clipping writes it: from its leftmost (then lowest) point, closed."""
+    points = [list(p) for p in coordinates][:-1]
+    start = min(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    points = points[start:] + points[:start]
+    return points + [points[0]]
+
+
+def _turf_geometry(geometry: Any) -> dict:
+    """A shapely result as turf's GeoJSON: exterior rings counter-clockwise, holes clockwise (shapely's
+    ``orient``), each ring from its leftmost point."""
+    if geometry.geom_type == "Polygon":
+        oriented = mapping(orient(geometry, sign=1.0))
+        return {"type": "Polygon", "coordinates": [_ring(r) for r in oriented["coordinates"]]}
+    if geometry.geom_type == "MultiPolygon":
+        return {"type": "MultiPolygon",
+                "coordinates": [_turf_geometry(p)["coordinates"] for p in geometry.geoms]}
+    raw = mapping(geometry)
+    return {"type": raw["type"], "coordinates": _coordinates(raw.get("coordinates", []))}
+
+
 def geo_difference(a: Any, b: Any) -> dict | None:
     feature = _json(a)
     first, second = _shape(a), _shape(b)
     if first is None or second is None:
         return None
-    difference = mapping(first.difference(second))
-    if difference.get("type") == "Polygon":
-        # turf writes holes clockwise, as GEOS orients them
-        rings = [list(r) for r in difference["coordinates"]]
-        difference = {"type": "Polygon", "coordinates": rings}
     properties = feature.get("properties") if isinstance(feature, dict) else None
     return {"type": "Feature", "properties": properties if properties is not None else {},
-            "geometry": {"type": difference["type"], "coordinates": _coordinates(difference["coordinates"])}}
+            "geometry": _turf_geometry(first.difference(second))}
 
 
 _KINDS = {"point": "Point", "lineString": "LineString", "linestring": "LineString", "polygon": "Polygon",
