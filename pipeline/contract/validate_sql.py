@@ -125,10 +125,7 @@ def _check_dml(statement: exp.Expression) -> None:
     for node in statement.walk():
         if isinstance(node, (exp.Select, exp.Subquery)):
             raise HarperError(sql_statement_refused(f"{statement.key.upper()} with a subquery"))
-        if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
-                raise HarperError(sql_function_refused(name))
+        _check_function(node)
 
 
 def target(statement: exp.Expression) -> exp.Table:
@@ -163,10 +160,14 @@ def _check_sources(statement: exp.Select) -> None:
             raise HarperError(sql_statement_refused("SELECT ... INTO"))
         if isinstance(node, exp.Table) and (not isinstance(node.this, exp.Identifier) or node.args.get("catalog")):
             raise HarperError(sql_source_refused(node.sql(dialect="mysql")))
-        if isinstance(node, exp.Func):
-            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-            if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
-                raise HarperError(sql_function_refused(name))
+        _check_function(node)
+
+
+def _check_function(node: exp.Expression) -> None:
+    if isinstance(node, exp.Func):
+        name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
+            raise HarperError(sql_function_refused(name))
 
 
 def table_of(node: exp.Table, catalog: Catalog) -> TableDef:
@@ -184,14 +185,7 @@ def table_of(node: exp.Table, catalog: Catalog) -> TableDef:
 def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:
     found = []
     for node in statement.find_all(exp.Table):
-        if not node.db:
-            raise HarperError(f"schema not defined for table {node.name}", 500)
-        if not catalog.has_database(node.db):
-            raise HarperError(database_missing(node.db), 404)
-        table = catalog.table(node.db, node.name)
-        if table is None:
-            raise HarperError(table_missing(node.db, node.name), 404)
-        found.append((node, table))
+        found.append((node, table_of(node, catalog)))
     return found
 
 
