@@ -111,7 +111,8 @@ class Operations:
             await self.tables.catch_up()
             op = validate_job(op, self.tables.catalog, self.settings.allowed_dirs)
             if op["operation"] in EXPORTS:
-                await self.exports.run(job_id, op)
+                principal = self.directory.principal(user)
+                await self.exports.run(job_id, op, lambda table: self.authorizer.readable(principal, table))
             elif op["operation"] in DELETE_BEFORE:
                 await self.deletes.run(job_id, op)
             else:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from .. import s3
+from ..catalog import TableDef
 from ..config import Settings
 from ..contract.answers import completed_job_message, export_result
 from ..contract.validate_jobs import validate_export, validate_export_s3
@@ -31,7 +33,8 @@ class Exports:
         self.tables = tables
         self.scanner = scanner
 
-    async def run(self, job_id: str, op: dict) -> None:
+    async def run(self, job_id: str, op: dict,
+                  readable: Callable[[TableDef], list[str] | None] | None = None) -> None:
         """Scan every shard, spill the rows to disk as they come, then write the file or object in one pass."""
         settings = self.settings
         if op["operation"] == "export_local":
@@ -39,7 +42,8 @@ class Exports:
         else:
             op = validate_export_s3(op, FORMATS)
         await self.tables.catch_up()
-        planned = plan(op["search_operation"], self.tables.catalog, settings.duckdb_memory)
+        # an SQL ``*`` exports only what the requester may read (``readable``), as its search would show
+        planned = plan(op["search_operation"], self.tables.catalog, settings.duckdb_memory, readable)
         workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
         writer = WRITERS[op["format"]]

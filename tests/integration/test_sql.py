@@ -143,6 +143,32 @@ def test_dml_is_checked_against_the_roles_permissions(worker):
     assert sql(worker, "SELECT a, b FROM sq.perm") == [{"a": 5, "b": 2}]
 
 
+def test_a_restricted_select_star_shows_and_exports_only_readable_attributes(worker, tmp_path):
+    client = worker.client
+    client.ok({"operation": "create_table", "database": "sq", "table": "secret", "primary_key": "id"})
+    client.ok({"operation": "insert", "database": "sq", "table": "secret",
+               "records": [{"id": 1, "public": "p", "hidden": "h"}]})
+    client.ok({"operation": "add_role", "role": "sq_reader", "permission": {"super_user": False, "sq": {"tables": {
+        "secret": {"read": True, "insert": False, "update": False, "delete": False, "attribute_permissions": [
+            {"attribute_name": "public", "read": True, "insert": False, "update": False},
+            {"attribute_name": "hidden", "read": False, "insert": False, "update": False}]}}}}})
+    client.ok({"operation": "add_user", "role": "sq_reader", "username": "sq_reader", "password": "pw",
+               "active": True})
+    auth = {"auth": "Basic " + __import__("base64").b64encode(b"sq_reader:pw").decode()}
+    rows = client.op({"operation": "sql", "sql": "SELECT * FROM sq.secret"}, **auth)
+    assert rows.status == 200 and [{k: v for k, v in r.items() if not k.startswith("__")} for r in rows.body] == [
+        {"id": 1, "public": "p"}]
+    named = client.op({"operation": "sql", "sql": "SELECT hidden FROM sq.secret"}, **auth)
+    assert named.status == 403
+    started = client.op({"operation": "export_local", "format": "json", "path": str(tmp_path), "filename": "mine",
+                         "search_operation": {"operation": "sql", "sql": "SELECT * FROM sq.secret"}}, **auth)
+    assert started.status == 200, started
+    job = client.job(started.body["job_id"])
+    assert job["status"] == "COMPLETE", job
+    exported = json.loads((tmp_path / "mine.json").read_text())
+    assert [{k: v for k, v in r.items() if not k.startswith("__")} for r in exported] == [{"id": 1, "public": "p"}]
+
+
 def test_joins_name_repeated_columns_as_harper(worker):
     client = worker.client
     client.ok({"operation": "create_table", "database": "sq", "table": "owner", "primary_key": "id"})
