@@ -57,20 +57,18 @@ class HarperSQL(MySQL):
 
 
 #: words AlaSQL (Harper's SQL engine) reserves: a database or table named by one must be quoted with backticks
-#: (checked on Harper 4.7: ``call``, ``aggr``, ``value``, ``count``, ``top``, ``rows``, ``index``, ``temp`` are
-#: refused; ``key``, ``data``, ``user``, ``path``, ``match`` are not)
+#: (each checked as a table name on Harper 4.7, which refuses these and accepts, say, ``key``, ``data``,
+#: ``first``, ``view``)
 RESERVED = frozenset("""
-absolute action add aggr all alter and any apply array as asc attach autoincrement auto_increment avg begin
-between break by call case cast check class close collate column columns commit constraint content continue
-convert corresponding count create cross cube current_timestamp cursor database databases declare default
-delete deleted desc detach distinct drop echo edge end enum else except exists explain false fetch first
-foreign from go graph group grouping having help if identity is in index inner insert inserted intersect
-into join last left like limit matched matrix max merge min minus modify natural next new nocase not null
-off on only offset open option or order outer over partition percent plan primary print prior query
-read recordset reduce references relative remove rename repeat require restore return returns right rollback
-rollup row rows schema schemas search select semi set sets show some source strategy store sum table tables
-target temp temporary textstring then timeout to top tran transaction trigger true truncate union unique
-update use using value values vertex view when where while with work""".split())
+aggr all alter and any apply array as asc attach auto_increment autoincrement avg begin between break by call
+case cast check class close collate column columns commit constraint convert corresponding count create cross
+cube current_timestamp cursor database databases declare default delete deleted desc detach distinct drop echo
+edge else end enum except exists explain false fetch foreign from graph group grouping having identity if in
+index inner insert inserted intersect into is join left like matrix merge minus modify natural new nocase not
+null offset on only open or order outer over partition percent plan primary print query recordset reduce
+references remove rename repeat require return returns right rollback rollup row rows schema schemas search
+select semi set sets show some store strategy sum table tables target temp temporary textstring then timeout
+to top trigger true truncate union unique update use using value values vertex when where while with""".split())
 
 
 def _invalid_sql(sql: str) -> HarperError:
