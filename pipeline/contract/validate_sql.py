@@ -10,7 +10,7 @@ of the catalog (or a subquery over them): DuckDB's table functions
 ``ATTACH``, ``PRAGMA``, ``SET``, ``INSTALL``...) and the functions that read
 settings or the environment are refused before anything runs, for every
 user, the super user included. (The final stage is locked down as well, in
-case a shape slips through: :func:`pipeline.query.sql.final_stage`.)
+case a shape slips through: :func:`pipeline.query.final_stage.final_stage`.)
 :func:`references` serves the permission check, which runs before the
 statement is planned.
 """

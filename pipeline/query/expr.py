@@ -31,7 +31,7 @@ Row = dict[str, Any]
 Compiled = Callable[[Row], Any]
 
 #: sqlglot's own nodes for functions that Harper's SQL spells without parentheses
-_KEYWORD_FUNCTIONS = {exp.CurrentTimestamp: "current_timestamp", exp.CurrentDate: "current_date",
+KEYWORD_FUNCTIONS = {exp.CurrentTimestamp: "current_timestamp", exp.CurrentDate: "current_date",
                       exp.CurrentTime: "current_time"}
 
 
@@ -251,8 +251,8 @@ def _compared(node: exp.Expression) -> Compiled:
 
 
 def _function(node: exp.Expression) -> Compiled:
-    if type(node) in _KEYWORD_FUNCTIONS:
-        name, args = _KEYWORD_FUNCTIONS[type(node)], []
+    if type(node) in KEYWORD_FUNCTIONS:
+        name, args = KEYWORD_FUNCTIONS[type(node)], []
     elif isinstance(node, exp.Anonymous):
         name, args = node.name, list(node.expressions)
     elif isinstance(node, exp.Func):
