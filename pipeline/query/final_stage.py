@@ -71,6 +71,7 @@ def run(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
     statement = statement.copy()
     loaded = []
     aliases: list[tuple[str, TableDef]] = []
+    outer: list[str] = []  # the aliases of the statement's own FROM and JOINs (not a subquery's)
     for i, ((_, table), node) in enumerate(zip(tables, statement.find_all(exp.Table))):
         alias = node.alias or node.name
         node.set("db", None)
@@ -78,6 +79,8 @@ def run(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
         node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
         loaded.append((f"t{i}", all_attributes(table), results[i]))
         aliases.append((alias, table))
+        if node.find_ancestor(exp.Select) is statement:
+            outer.append(alias)
     computed = set()
     for projection in list(statement.expressions):
         if isinstance(projection, exp.Alias) and not isinstance(projection.this, exp.Column):
@@ -93,9 +96,9 @@ def run(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                      for column, kind in connection.execute(
                          "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
                          [name]).fetchall()}
-            sql = _harper_semantics(statement, aliases, types).sql(dialect="duckdb")
+            sql = _harper_semantics(statement, aliases, outer, types).sql(dialect="duckdb")
             cursor = connection.execute(sql)
-            names = _output_names([d[0] for d in cursor.description], known, len(aliases) > 1)
+            names = _output_names([d[0] for d in cursor.description], known, len(outer) > 1)
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
             while chunk := cursor.fetchmany(10_000):
                 for row in chunk:
@@ -141,11 +144,12 @@ def _output_names(names: list[str], known: set[str], joined: bool) -> list[str |
     return out
 
 
-def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]],
+def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]], outer: list[str],
                       types: dict[tuple[str, str], str]) -> exp.Select:
     """The statement as DuckDB must run it to answer as Harper does (see the module's docstring).
 
-    ``types``: the DuckDB type of each (table alias, column) as loaded.
+    ``types``: the DuckDB type of each (table alias, column) as loaded; ``outer``: the aliases the
+    statement's own FROM and JOINs bring into scope (the order of ties is theirs).
     """
     def kind(node: exp.Expression) -> str | None:
         if not isinstance(node, exp.Column) or isinstance(node.this, exp.Star):
@@ -171,7 +175,8 @@ def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]]
 
     statement = statement.transform(rewrite)
     for star in list(statement.find_all(exp.Star)):
-        if isinstance(star.parent, (exp.Select, exp.Column)) and not star.args.get("except_"):
+        if isinstance(star.parent, (exp.Select, exp.Column)) and not star.args.get("except_") \
+                and _over_a_table(star):
             star.set("except_", [exp.column(POSITION)])
     grouped = bool(statement.args.get("group") or any(statement.find_all(exp.AggFunc)))
     if statement.args.get("distinct") or (grouped and not statement.args.get("group")):
@@ -192,12 +197,25 @@ def _harper_semantics(statement: exp.Select, aliases: list[tuple[str, TableDef]]
         ordered.set("nulls_first", not ordered.args.get("desc"))
     # ties (and a statement without ORDER BY) keep the order of the scans, as Harper's stable sort does;
     # groups come in the order of their first rows
-    for alias, _ in aliases:
+    for alias in outer:
         position: exp.Expression = exp.column(POSITION, table=alias, quoted=True)
         if grouped:
             position = exp.Min(this=position)
         order.append("expressions", exp.Ordered(this=position, nulls_first=True))
     return statement
+
+
+def _over_a_table(star: exp.Star) -> bool:
+    """Whether a ``*`` (or ``alias.*``) takes columns of a loaded table, which has the position column
+    (a derived table's ``*`` does not)."""
+    select = star.find_ancestor(exp.Select)
+    if select is None:
+        return False
+    sources = [select.args.get("from_") or select.args.get("from"), *(select.args.get("joins") or [])]
+    tables = {source.this.alias_or_name for source in sources if source is not None
+              and isinstance(source.this, exp.Table)}
+    qualifier = star.parent.table if isinstance(star.parent, exp.Column) else None
+    return qualifier in tables if qualifier else bool(tables)
 
 
 def _harper_function(node: exp.Expression) -> Function | None:
