@@ -55,7 +55,7 @@ class Worker:
             raise TopicMismatch(f"shard-log has {shards} partitions but {self.settings.shard_partitions} are "
                                 "configured; recreate it or change the partition setting")
         self.stores.open_existing()
-        tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases())
+        tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases(views=False))
         self.ready.set()
         log.info("worker ready", extra={"shards": shards, "data_dir": str(self.settings.data_dir),
                                         "tables": tables, "records_estimated": self.stores.estimated_records()})

@@ -33,6 +33,12 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
+def no_audit_log_message(database: str, table: str) -> str:
+    """Ours: delete_audit_logs_before on a table here (``audit`` is false: ``shard-log`` is the only history)."""
+    return (f"no audit log to delete: table '{database}.{table}' keeps no audit log here "
+            "(its history is the shard-log topic, which is never trimmed)")
+
+
 def resume_failed(point: str, reason: str) -> str:
     """Ours: a load whose worker stopped could not read its source again to carry on."""
     return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "
@@ -71,6 +77,14 @@ def dropped_database_message(database: str) -> str:
     return f"successfully deleted '{database}'"
 
 
+def created_attribute_message(database: str, table: str, attribute: str) -> str:
+    return f"attribute '{database}.{table}.{attribute}' successfully created."
+
+
+def dropped_attribute_message(attribute: str) -> str:
+    return f"successfully deleted attribute '{attribute}'"
+
+
 def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[str]) -> dict:
     """``shown``: the attributes the caller's role may see."""
     attributes = []
@@ -82,7 +96,7 @@ def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[st
             entry.update(indexed=True)
         attributes.append(entry)
     return {"schema": table.database, "name": table.name, "hash_attribute": table.primary_key,
-            "audit": False, "schema_defined": False, "attributes": attributes, "record_count": record_count,
+            "audit": False, "schema_defined": table.view, "attributes": attributes, "record_count": record_count,
             "db_size": 0, "table_size": 0, "db_audit_size": 0}
 
 

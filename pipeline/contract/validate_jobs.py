@@ -15,7 +15,9 @@ from ..catalog import Catalog
 from .dates import parse_iso_date
 from .errors import HarperError, operation_not_found
 from .names import check_table_exists, joi_name, validatejs_name, with_database
-from .operations import ACTIONS, DELETE_BEFORE, EXPORTS, LOADS, SEARCH_OPERATIONS
+from .operations import ACTIONS, AUDIT, DELETE_BEFORE, EXPORTS, LOADS, SEARCH_OPERATIONS
+from .system import CHANGES as SYSTEM_CHANGES
+from .system import SYSTEM, refuse_change
 
 
 def _s3_errors(s3: Any) -> list[str]:
@@ -42,8 +44,12 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
     """What Harper checks before it creates a job (the answer is a 400 and no job)."""
     op = with_database(op)
     name = op.get("operation")
+    if op["database"] == SYSTEM and name in SYSTEM_CHANGES:  # produced to the topic: no permission check ran
+        raise refuse_change(name, op.get("table"), op.get("action"))
     if name in DELETE_BEFORE:
         return validate_delete_before(op)
+    if name in AUDIT:
+        return validate_delete_audit_before(op)
     if name in EXPORTS:
         return op
     if name not in LOADS:
@@ -119,6 +125,32 @@ def validate_delete_before(op: dict) -> dict:
     if errors:
         raise HarperError(". ".join(errors))
     return op
+
+
+def validate_delete_audit_before(op: dict) -> dict:
+    """``timestamp``: epoch ms, a number or a numeric string (Joi's ``date().timestamp()``)."""
+    op = with_database(op)
+    errors = joi_name("table", op.get("table"))
+    timestamp = op.get("timestamp")
+    if timestamp is None:
+        errors.append("'timestamp' is required")
+    elif not _is_number(timestamp):
+        errors.append("'timestamp' is invalid")
+    if errors:
+        raise HarperError(". ".join(errors))
+    return op
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 #: DECISIONS #4: Harper compares the content type exactly; parameters (charset) are accepted here

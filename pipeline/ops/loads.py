@@ -73,12 +73,13 @@ class Loads:
                 reason = job_error(job_id, op, err)
                 raise HarperError(resume_failed(resume_point(checkpoint), reason)) from None
             while records is not None:
-                names = set().union(*records) - seen
+                # in the order the source gives them, which Harper's permission answer keeps
+                names = [n for n in dict.fromkeys(k for record in records for k in record) if n not in seen]
                 if names:
                     check_column_names(names)
                     self.authorizer.check_load_columns(principal, table, names, op["action"])
-                    await self.tables.register_attributes(table, names)
-                    seen |= names
+                    await self.tables.register_attributes(table, set(names))
+                    seen.update(names)
                 await splitter.add(records)
                 done += 1
                 if done % settings.checkpoint_batches == 0:

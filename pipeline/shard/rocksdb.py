@@ -31,6 +31,8 @@ _DATA = b"d"
 _SEP = b"\x00"
 
 
+#: records rewritten per RocksDB write when an attribute is dropped (memory stays bounded for any table)
+REWRITE_CHUNK = 10_000
 #: memory is shared by all the shards of a worker, so it does not grow with their number
 MEMTABLE_BYTES = 64 * 1024 * 1024
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
@@ -173,6 +175,31 @@ class ShardStore(Store):
         batch.delete_range(prefix, prefix[:-1] + b"\x01")
         result = Result()
         self._commit(batch, offset, result, keep_result=True)
+        return result
+
+    def drop_attribute(self, offset: int, database: str, table: str, attribute: str) -> Result:
+        """Rewrite the records that have ``attribute`` without it, :data:`REWRITE_CHUNK` records per write.
+
+        Only the last write records the offset; the earlier ones are safe to
+        apply again (removing an attribute twice removes it once), so a worker
+        that stops halfway replays the command from the start.
+        """
+        prefix = table_prefix(database, table)
+        result = Result()
+        batch = WriteBatch(raw_mode=True)
+        pending = 0
+        for key, record in self.scan(database, table):
+            if attribute not in record:
+                continue
+            del record[attribute]
+            batch.put(prefix + key, codec.dumps(record))
+            result.written += 1
+            pending += 1
+            if pending >= REWRITE_CHUNK:
+                self.db.write(batch)
+                batch, pending = WriteBatch(raw_mode=True), 0
+        result.parsed = result.written
+        self._commit(batch, offset, result, keep_result=False)
         return result
 
     def begin_epoch(self, offset: int, epoch: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from .. import codec
 from ..kafka.bus import Bus
+from ..query.gather import row_line
 from ..query.predicate import Predicate
 from ..records import ShardReply
 from .store import Store
@@ -56,7 +57,7 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
             if count_only:
                 count += 1
                 continue
-            chunk.append(b"%s\t%s\n" % (encoded_key.hex().encode(), raw))
+            chunk.append(row_line(encoded_key, raw))
             if len(chunk) >= ROWS_PER_MESSAGE:
                 count += len(chunk)
                 await send("ROWS", b"".join(chunk), len(chunk))

@@ -87,6 +87,10 @@ class Store(abc.ABC):
     def drop_table(self, offset: int, database: str, table: str) -> Result:
         """Delete every record of the table."""
 
+    @abc.abstractmethod
+    def drop_attribute(self, offset: int, database: str, table: str, attribute: str) -> Result:
+        """Remove ``attribute`` from every record of the table that has it."""
+
     # ---- reads ------------------------------------------------------------------
     @abc.abstractmethod
     def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
