@@ -96,7 +96,8 @@ def condition(node: exp.Expression) -> dict[str, Any]:
             raise _NotPushable
         core = pattern.strip("%")
         starts, ends = pattern.startswith("%"), pattern.endswith("%")
-        comparator = "contains" if starts and ends else "ends_with" if starts else "starts_with" if ends else "equals"
+        comparator = "contains" if starts and ends else "ends_with" if starts else "text_starts_with" if ends \
+            else "equals"
         return _leaf(_column(node.this), comparator, core)
     raise _NotPushable
 
