@@ -39,6 +39,29 @@ def no_audit_log_message(database: str, table: str) -> str:
             "(its history is the shard-log topic, which is never trimmed)")
 
 
+#: the lines of rows with extra cells a load's result names (the count is exact)
+RAGGED_LINES_SHOWN = 10
+
+
+def load_result(source: dict | None) -> dict | None:
+    """Ours, beside Harper's message: how a load's source was read, when there is something to know.
+
+    ``source`` is where the reader ended (its position): how many rows had
+    more cells than the header (their extra cells are kept in
+    ``__parsed_extra``, as Harper keeps them) and on which lines the first
+    were, and the text encoding when it is not UTF-8 (detected, or the
+    operation's ``encoding``). None otherwise: the job record is Harper's.
+    """
+    source = source or {}
+    result: dict = {}
+    if source.get("ragged"):
+        result["rows_with_extra_cells"] = source["ragged"]
+        result["first_lines_with_extra_cells"] = source.get("ragged_lines", [])[:RAGGED_LINES_SHOWN]
+    if source.get("encoding") not in (None, "utf-8", "ascii"):
+        result["encoding"] = source["encoding"]
+    return result or None
+
+
 def resume_failed(point: str, reason: str) -> str:
     """Ours: a load whose worker stopped could not read its source again to carry on."""
     return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "

@@ -6,6 +6,7 @@ directory the pipeline is configured for (``PIPELINE_ALLOWED_DIRS``).
 """
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,10 +83,31 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
             raise HarperError(",".join(dict.fromkeys(errors)))
         if name == "csv_data_load" and not isinstance(op["data"], str):
             raise HarperError("Data must be a string")
+    if op.get("encoding") is not None:  # ours: the text encoding of a file, URL or S3 source
+        op["encoding"] = text_encoding(op["encoding"])
+        if op["encoding"] is None:
+            raise HarperError("'encoding' must name a text encoding that reads ASCII as ASCII, such as 'utf-8', "
+                              "'cp1252' or 'iso-8859-1' (a UTF-16 or UTF-32 file must be converted to UTF-8 first)")
     check_table_exists(catalog, op["database"], op["table"])
     if name == "csv_file_load":
         check_readable(op["file_path"], allowed_dirs)
     return op
+
+
+_ASCII = bytes(range(128))
+
+
+def text_encoding(name: Any) -> str | None:
+    """Python's name for the encoding ``name`` if it is a text encoding that reads ASCII as ASCII (a CSV's
+    lines are split as bytes before they are decoded); None otherwise (UTF-16, hex, unknown...)."""
+    if not isinstance(name, str):
+        return None
+    try:
+        info = codecs.lookup(name)
+        same = getattr(info, "_is_text_encoding", True) and _ASCII.decode(info.name) == _ASCII.decode("ascii")
+    except (LookupError, UnicodeError, TypeError):
+        return None
+    return info.name if same else None
 
 
 def _is_url(text: str) -> bool:

@@ -91,7 +91,9 @@ class Loads:
                     sent_before = state["commands"]
                 records = await loop.run_in_executor(None, source.next_batch)
         commands = await splitter.finish()
-        await emit(self.bus, split_done(job_id, splitter.parsed, commands))
+        read = source.snapshot() or {}
+        await emit(self.bus, split_done(job_id, splitter.parsed, commands,
+                                        {k: read[k] for k in ("ragged", "ragged_lines", "encoding") if k in read}))
 
 
 def resume_point(checkpoint: dict | None) -> str:
