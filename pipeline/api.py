@@ -1,15 +1,19 @@
-"""Harper's Operations API over HTTP: ``POST /`` with a JSON body and Basic auth, in every worker."""
+"""Harper's Operations API over HTTP: ``POST /`` with a JSON body and Basic auth, in every worker.
+
+Bodies are read within limits (:mod:`pipeline.request_body`): a large one is
+spooled to the worker's data directory, never held in memory whole.
+"""
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from . import codec
+from . import codec, request_body
 from .auth.directory import Directory, Principal
 from .config import Settings
 from .contract.errors import INVALID_JSON, HarperError
@@ -28,6 +32,7 @@ class Api:
         self.operations = operations
         self.directory = directory
         self.settings = settings
+        self._spool = settings.data_dir / "tmp" / "bodies"
         self._runner: web.AppRunner | None = None
 
     async def principal_of(self, request: web.Request) -> Principal | None:
@@ -45,24 +50,28 @@ class Api:
         user = await self.principal_of(request)
         if user is None:
             return _json({"error": LOGIN_FAILED}, 401)
-        raw = await request.read()
+        body = None
         try:
-            body = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
-            body = None
-        if not isinstance(body, dict):
-            return _json(INVALID_JSON().body(), 400)
-        try:
-            answer = await self.operations.call(body, user)
+            raw = await request_body.read(request, self._spool, self.settings.max_body_bytes)
+            try:
+                limit = self.settings.max_json_body_bytes
+                body = await asyncio.to_thread(request_body.parse, raw, limit) if raw.path \
+                    else request_body.parse(raw, limit)
+                if not isinstance(body, dict):
+                    return _json(INVALID_JSON().body(), 400)
+                answer = await self.operations.call(body, user)
+            finally:
+                raw.discard()  # a csv_data_load's data was read from it before the answer
         except HarperError as err:
             return _json(err.body(), err.status)
         except Exception:  # noqa: BLE001 - one bad request must not take the API down
-            log.exception("operation failed", extra={"operation": body.get("operation")})
+            log.exception("operation failed", extra={"operation": body.get("operation") if body else None})
             return _json({"error": "There was an error processing the request; see the worker log."}, 500)
         return _json(answer)
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=1024 ** 3)
+        request_body.clear(self._spool)
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/", self.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -9,7 +9,8 @@
   above 2^53: a bug we do not copy).
 - A full ISO-8601 date-time with a zone is a Date in Harper; it is kept as the
   text JavaScript's ``Date.toISOString()`` prints for it.
-- A cell that looks like a JSON object or array is parsed when it parses.
+- A cell that looks like a JSON object or array is parsed when it parses (and refused when it nests
+  deeper than :data:`pipeline.codec.MAX_DEPTH`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import json
 import re
 from datetime import datetime, timezone
 from typing import Any
+
+from . import codec
+from .errors import PipelineError
 
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
@@ -74,19 +78,38 @@ def auto_cast(value: str) -> Any:
     return value
 
 
+class CellError(PipelineError):
+    """A value that cannot be stored: it nests deeper than :data:`pipeline.codec.MAX_DEPTH`."""
+
+
 def cast_json_deep(value: Any) -> Any:
-    """Harper's ``autoCastJSONDeep``: parse strings that look like JSON objects or arrays, at any depth."""
+    """Harper's ``autoCastJSONDeep``: parse strings that look like JSON objects or arrays, at any depth.
+
+    Raises CellError when the value (parsed) nests deeper than the limit.
+    """
+    if codec.nesting_exceeds(value):
+        raise CellError(codec.NESTED_TOO_DEEP)
+    try:
+        cast = _cast_json_deep(value)
+    except RecursionError:  # JSON inside JSON inside JSON...: deeper than anything the limit allows
+        raise CellError(codec.NESTED_TOO_DEEP) from None
+    if cast is not value and codec.nesting_exceeds(cast):
+        raise CellError(codec.NESTED_TOO_DEEP)
+    return cast
+
+
+def _cast_json_deep(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) >= 2 and ((value[0] == "{" and value[-1] == "}") or (value[0] == "[" and value[-1] == "]")):
             try:
-                return cast_json_deep(json.loads(value))
+                return _cast_json_deep(json.loads(value))
             except ValueError:
                 return value
         return value
     if isinstance(value, list):
-        return [cast_json_deep(v) for v in value]
+        return [_cast_json_deep(v) for v in value]
     if isinstance(value, dict):
-        return {k: cast_json_deep(v) for k, v in value.items()}
+        return {k: _cast_json_deep(v) for k, v in value.items()}
     return value
 
 

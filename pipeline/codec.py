@@ -32,6 +32,27 @@ def loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+#: the deepest a value may nest (objects and arrays within each other), as in MongoDB: the JSON encoders recurse,
+#: and orjson stops at 254 levels, the standard library's encoder at about 1,000
+MAX_DEPTH = 100
+#: Ours: Harper fails a record nested some thousands of levels deep with a 500 (a stack overflow)
+NESTED_TOO_DEEP = f"the value is nested more than {MAX_DEPTH} levels deep (the most a value may nest)"
+
+
+def nesting_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep (checked without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 # ---- primary keys ------------------------------------------------------------------
 # Keys sort the way Harper's index does: numbers (numerically) before strings.
 _NUM = b"\x10"

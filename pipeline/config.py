@@ -12,6 +12,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
+#: the largest message the pipeline produces (its producer's request limit, and ``max.message.bytes`` of the
+#: topics that carry large messages); a shard command or a batch of scan rows holds at most
+#: ``max_record_bytes``, which is kept to half of it, leaving room for the envelope
+MAX_MESSAGE_BYTES = 16 * 1024 ** 2
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
     return default if value is None or value == "" else value
@@ -38,6 +44,15 @@ class Settings:
     replication_factor: int = 1
     #: Rows per WriteBatch command sent to one shard.
     batch_size: int = 1000
+    #: The largest record a load or a write accepts (a CSV record's bytes, a record's JSON); a shard command
+    #: holds at most this many bytes of records, so it must stay below the broker's message limit.
+    max_record_bytes: int = 8 * 1024 ** 2
+    #: The most attributes a table may have: a load or write that would add more is refused.
+    max_attributes: int = 50_000
+    #: The largest request body the Operations API reads; a csv_data_load's data is streamed, never held whole.
+    max_body_bytes: int = 1024 ** 3
+    #: The largest body of an operation other than csv_data_load, which is parsed in memory.
+    max_json_body_bytes: int = 16 * 1024 ** 2
     #: Source batches between a load's checkpoints: where a resumed load starts again, and how far the
     #: splitter may run ahead of the shard writers (at most two checkpoints' worth of commands unapplied).
     checkpoint_batches: int = 50
@@ -94,6 +109,10 @@ def load() -> Settings:
         operations_partitions=int(_env("PIPELINE_OPERATIONS_PARTITIONS", "4")),
         replication_factor=int(_env("PIPELINE_REPLICATION_FACTOR", "1")),
         batch_size=int(_env("PIPELINE_BATCH_SIZE", "1000")),
+        max_record_bytes=min(MAX_MESSAGE_BYTES // 2, int(_env("PIPELINE_MAX_RECORD_BYTES", str(8 * 1024 ** 2)))),
+        max_attributes=int(_env("PIPELINE_MAX_ATTRIBUTES", "50000")),
+        max_body_bytes=int(_env("PIPELINE_MAX_BODY_BYTES", str(1024 ** 3))),
+        max_json_body_bytes=int(_env("PIPELINE_MAX_JSON_BODY_BYTES", str(16 * 1024 ** 2))),
         checkpoint_batches=max(1, int(_env("PIPELINE_CHECKPOINT_BATCHES", "50"))),
         allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
         http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),

@@ -1,9 +1,11 @@
-"""Structured logs: one logfmt line per record (``key=value``), quiet at info level."""
+"""Structured logs: one logfmt line per record (``key=value``), quiet at info level, URL passwords masked."""
 from __future__ import annotations
 
 import logging
 import sys
 import time
+
+from . import redact
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 #: libraries whose info-level chatter is not ours to print
@@ -25,7 +27,7 @@ class LogfmtFormatter(logging.Formatter):
         fields += [f"{k}={_value(v)}" for k, v in vars(record).items() if k not in _STANDARD]
         if record.exc_info:
             fields.append(f"error={_value(self.formatException(record.exc_info))}")
-        return " ".join(fields)
+        return redact.text(" ".join(fields))
 
 
 def setup(level: str = "info") -> None:

@@ -4,7 +4,9 @@
 - :class:`JobEvent` on ``job-status``: one state change or progress report of a job (the ``JobStatus``
   schema);
 - :class:`ShardReply` on ``export-results``: a shard's reply to the request that sent it a command (the
-  ``ExportResult`` schema): the rows of a scan, or the keys a write applied.
+  ``ExportResult`` schema): the rows of a scan, or the keys a write applied;
+- :class:`DataChunks`, in a job's envelope on ``operations`` (JSON): where a large csv_data_load's data is
+  on ``operation-data``.
 
 Each is written with fastavro's schemaless writer, so a consumer outside this
 project decodes it with the ``.avsc`` file alone
@@ -17,11 +19,12 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import fastavro
 
 from . import schemas
+from .errors import PipelineError
 
 R = TypeVar("R", bound="AvroRecord")
 
@@ -126,3 +129,39 @@ class ShardReply(AvroRecord):
     rows: bytes = b""
     count: int = 0
     message: str | None = None
+
+
+class DataStream:
+    """csv_data_load's ``data`` when it does not travel inside its operation (too large for one message):
+    spooled with its request (:class:`pipeline.sources.data.SpooledData`), then in chunks on
+    ``operation-data`` (:class:`DataChunks`). Harper's checks accept either as the operation's data."""
+
+
+class InvalidReference(PipelineError):
+    """An envelope's ``data`` that does not say where a job's data chunks are."""
+
+
+@dataclass(frozen=True)
+class DataChunks(DataStream):
+    """Where a job's data is: ``chunks`` messages keyed by ``job_id`` from ``offset`` of ``partition`` of
+    ``operation-data`` on (each with its sequence number in a ``seq`` header); ``size`` bytes in all."""
+
+    job_id: str
+    partition: int
+    offset: int
+    chunks: int
+    size: int
+
+    def reference(self) -> dict[str, Any]:
+        """The JSON form an envelope carries."""
+        return {"job_id": self.job_id, "partition": self.partition, "offset": self.offset, "chunks": self.chunks,
+                "size": self.size}
+
+    @classmethod
+    def of(cls, reference: Any) -> "DataChunks":
+        """The chunks a :meth:`reference` names; InvalidReference if it is not one."""
+        try:
+            return cls(str(reference["job_id"]), *(int(reference[k]) for k in ("partition", "offset", "chunks",
+                                                                               "size")))
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidReference(f"'data' is not a reference to a job's data chunks: {err!r}") from None

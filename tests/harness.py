@@ -55,6 +55,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PIPELINE_URL_MAX_BYTES": str(settings.url_max_bytes),
         "PIPELINE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "PIPELINE_S3_PART_BYTES": str(settings.s3_part_bytes),
+        "PIPELINE_MAX_RECORD_BYTES": str(settings.max_record_bytes),
+        "PIPELINE_MAX_ATTRIBUTES": str(settings.max_attributes),
+        "PIPELINE_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "PIPELINE_MAX_JSON_BODY_BYTES": str(settings.max_json_body_bytes),
     })
     return env
 

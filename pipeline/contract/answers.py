@@ -68,6 +68,22 @@ def resume_failed(point: str, reason: str) -> str:
             f"but could not read its source again: {reason}")
 
 
+def outside_allowed_dirs(file_path: str) -> str:
+    return (f"Permission denied {file_path}: files can only be loaded from the directories this pipeline is "
+            "configured to read (PIPELINE_ALLOWED_DIRS)")
+
+
+def not_a_regular_file(file_path: str) -> str:
+    """Ours: Harper opens a FIFO (and waits for a writer) or reads a device."""
+    return f"{file_path} is not a regular file: a FIFO, socket or device cannot be loaded"
+
+
+def too_many_attributes(table: str, count: int, limit: int) -> str:
+    """Ours: Harper registers every new attribute, however many."""
+    return (f"table '{table}' would have {count} attributes, more than the limit of {limit} "
+            "(PIPELINE_MAX_ATTRIBUTES)")
+
+
 def csv_url_failed(url: str, detail: str) -> str:
     return f"CSV Load failed from URL: {url}, {detail}"
 
@@ -78,6 +94,22 @@ def csv_url_status(url: str, status: int, reason: str) -> str:
 
 def completed_job_message(job_id: str) -> str:
     return f"Successfully completed job: {job_id}"
+
+
+def body_too_large(size: str, limit: int) -> str:
+    """Ours: Harper (fastify) answers 413 ``Request body is too large`` past its 1 GiB ``bodyLimit``."""
+    return f"Request body is too large: {size} bytes, more than the limit of {limit} bytes (PIPELINE_MAX_BODY_BYTES)"
+
+
+def json_body_too_large(size: int, limit: int) -> str:
+    return (f"Request body is too large: {size} bytes, more than the limit of {limit} bytes for operations other "
+            "than csv_data_load (PIPELINE_MAX_JSON_BODY_BYTES); load bulk data with csv_data_load, csv_file_load, "
+            "csv_url_load or import_from_s3")
+
+
+def operation_too_large(size: int, limit: int) -> str:
+    return (f"the operation is too large to queue as a job: {size} bytes, more than {limit}; only a "
+            "csv_data_load's data may be larger")
 
 
 def starting_job(job_id: str) -> dict:
@@ -139,6 +171,23 @@ def delete_answer(deleted: list, skipped: list) -> dict:
     noun = "record" if total == 1 else "records"
     return {"message": f"{len(deleted)} of {total} {noun} successfully deleted", "deleted_hashes": deleted,
             "skipped_hashes": skipped}
+
+
+# Ours: Harper answers these with "Invalid SQL at: ..." (400) or "unsupported SQL type ..." (500); here they are
+# one 400 each, saying what SQL may read.
+_SQL_SCOPE = "SQL reads only database.table references (and subqueries over them)"
+
+
+def sql_statement_refused(keyword: str) -> str:
+    return f"Only SELECT statements are supported here, not {keyword}"
+
+
+def sql_source_refused(source: str) -> str:
+    return f"Invalid SQL: '{source}' cannot be read: {_SQL_SCOPE}; table functions and LATERAL are not supported"
+
+
+def sql_function_refused(name: str) -> str:
+    return f"Invalid SQL: the function {name}() is not available: {_SQL_SCOPE} and no settings or environment"
 
 
 JOB_FIELDS = ("id", "type", "status", "user", "created_datetime", "start_datetime", "end_datetime", "message",

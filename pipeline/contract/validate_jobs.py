@@ -13,6 +13,8 @@ from typing import Any, Sequence
 from urllib.parse import urlparse
 
 from ..catalog import Catalog
+from ..records import DataStream
+from .answers import not_a_regular_file, outside_allowed_dirs
 from .dates import parse_iso_date
 from .errors import HarperError, operation_not_found
 from .names import check_table_exists, joi_name, validatejs_name, with_database
@@ -81,7 +83,7 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
             errors += _s3_errors(op.get("s3"))
         if errors:
             raise HarperError(",".join(dict.fromkeys(errors)))
-        if name == "csv_data_load" and not isinstance(op["data"], str):
+        if name == "csv_data_load" and not isinstance(op["data"], (str, DataStream)):
             raise HarperError("Data must be a string")
     if op.get("encoding") is not None:  # ours: the text encoding of a file, URL or S3 source
         op["encoding"] = text_encoding(op["encoding"])
@@ -125,10 +127,11 @@ def check_readable(file_path: Any, allowed_dirs: Sequence[Path]) -> Path:
     if not os.access(path, os.R_OK):
         raise HarperError(f"Permission denied {file_path}")
     if not inside(path, allowed_dirs):
-        raise HarperError(f"Permission denied {file_path}: files can only be loaded from the directories "
-                          "this pipeline is configured to read (PIPELINE_ALLOWED_DIRS)")
+        raise HarperError(outside_allowed_dirs(file_path))
     if path.is_dir():
         raise HarperError(f"{file_path} is a directory, not a file")
+    if not path.is_file():
+        raise HarperError(not_a_regular_file(file_path))
     return path
 
 

@@ -1,6 +1,7 @@
 """Harper's checks of the record writes: insert, update, upsert (``records``) and delete (``hash_values``)."""
 from __future__ import annotations
 
+from .. import codec
 from ..catalog import Catalog
 from .answers import UPDATE_NEEDS_KEY
 from .errors import HarperError
@@ -55,4 +56,8 @@ def validate_write(op: dict, catalog: Catalog) -> dict:
             raise HarperError(UPDATE_NEEDS_KEY + ", check log for more info")
         if key in ("null", "undefined"):
             raise HarperError(f"Invalid hash value: '{key}' is not a valid hash attribute value, check log for more info")
+    for i, record in enumerate(records):
+        for name, value in record.items():
+            if isinstance(value, (dict, list)) and codec.nesting_exceeds(value):
+                raise HarperError(f"'records[{i}].{name}': {codec.NESTED_TOO_DEEP}")
     return op

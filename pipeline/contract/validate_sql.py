@@ -1,8 +1,15 @@
 """Harper's checks of the ``sql`` operation: the request, the statement (one SELECT), the tables it reads.
 
 The statement is parsed with sqlglot (MySQL's dialect, as Harper's SQL is
-close to it). :func:`references` serves the permission check, which runs
-before the statement is planned.
+close to it) and must be a SELECT whose every source is a ``database.table``
+of the catalog (or a subquery over them): DuckDB's table functions
+(``read_text``, ``read_csv``, ...), ``LATERAL``, other statements (``COPY``,
+``ATTACH``, ``PRAGMA``, ``SET``, ``INSTALL``...) and the functions that read
+settings or the environment are refused before anything runs, for every
+user, the super user included. (The final stage is locked down as well, in
+case a shape slips through: :func:`pipeline.query.sql.final_stage`.)
+:func:`references` serves the permission check, which runs before the
+statement is planned.
 """
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from ..catalog import Catalog, TableDef
-from .answers import database_missing, table_missing
+from .answers import (database_missing, sql_function_refused, sql_source_refused, sql_statement_refused,
+                      table_missing)
 from .errors import HarperError
 
 
@@ -36,8 +44,42 @@ def parse(sql: str) -> exp.Expression:
         raise HarperError("Exactly one SQL statement is expected")
     statement = statements[0]
     if not isinstance(statement, exp.Select):
-        raise HarperError(f"Only SELECT statements are supported here, not {statement.key.upper()}")
+        raise HarperError(sql_statement_refused(_keyword(statement, sql)))
+    _check_sources(statement)
     return statement
+
+
+#: functions that read DuckDB's settings, variables or the host's environment (table functions, which read
+#: files, are refused by :func:`_check_sources` wherever they appear)
+_HOST_FUNCTIONS = frozenset({"getenv", "current_setting", "getvariable", "current_query", "version"})
+_HOST_FUNCTION_PREFIXES = ("read_", "duckdb_", "pragma_", "parquet_", "__internal")
+
+
+def _keyword(statement: exp.Expression, sql: str) -> str:
+    """What kind of statement it is, for people: sqlglot reads some it does not know (``RESET x``,
+    ``INSTALL x``) as an expression, and others (``LOAD``, ``CALL``) as a bare command."""
+    if isinstance(statement, exp.Command):
+        return str(statement.this).upper()
+    if isinstance(statement, (exp.Alias, exp.Column, exp.Identifier)):
+        return sql.split(maxsplit=1)[0].upper()
+    return statement.key.upper()
+
+
+def _check_sources(statement: exp.Select) -> None:
+    """Refuse whatever could read something other than the catalog's tables (see the module's docstring)."""
+    for node in statement.walk():
+        if isinstance(node, (exp.From, exp.Join)) and not isinstance(node.this, (exp.Table, exp.Subquery)):
+            raise HarperError(sql_source_refused(node.this.sql(dialect="mysql")))
+        if isinstance(node, exp.Lateral):
+            raise HarperError(sql_source_refused(node.sql(dialect="mysql")))
+        if isinstance(node, exp.Into):
+            raise HarperError(sql_statement_refused("SELECT ... INTO"))
+        if isinstance(node, exp.Table) and (not isinstance(node.this, exp.Identifier) or node.args.get("catalog")):
+            raise HarperError(sql_source_refused(node.sql(dialect="mysql")))
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _HOST_FUNCTIONS or name.startswith(_HOST_FUNCTION_PREFIXES):
+                raise HarperError(sql_function_refused(name))
 
 
 def tables(statement: exp.Select, catalog: Catalog) -> list[tuple[exp.Table, TableDef]]:

@@ -20,6 +20,7 @@ def validate_add_user(op: dict, role_exists: bool, user_exists: bool) -> dict:
         errors.append("Active must be a boolean")
     if errors:
         raise HarperError(". ".join(errors))
+    _check_password(op["password"])
     if not role_exists:
         raise HarperError("Role is invalid")
     if user_exists:
@@ -34,11 +35,20 @@ def validate_alter_user(op: dict, role_exists: bool, user_exists: bool) -> dict:
         raise HarperError("Active must be a boolean")
     if op.get("password") == "":
         raise HarperError("Password can't be blank")
+    if op.get("password") is not None:
+        _check_password(op["password"])
     if op.get("role") is not None and not role_exists:
         raise HarperError(f"Update failed.  Requested '{op['role']}' role not found.", 404)
     if not user_exists:
         raise HarperError(user_missing(op["username"]), 404)
     return op
+
+
+def _check_password(password: Any) -> None:
+    """Ours: a NUL character cannot be part of a password (Harper accepts one, and "pw" then also logs in as
+    "pw\\0")."""
+    if "\0" in str(password):
+        raise HarperError("Password cannot contain the NUL character (\\u0000)")
 
 
 def validate_drop_user(op: dict, user_exists: bool) -> str:

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from .. import codec
+from .. import codec, redact
 from ..kafka.bus import Bus
 from ..records import JobEvent
 
@@ -34,11 +34,14 @@ def job_id_of_message(topic: str, partition: int, offset: int, timestamp_ms: int
 def event(job_id: str, kind: str, status: str = IN_PROGRESS, *, message: Any = None, result: Any = None,
           **fields: Any) -> JobEvent:
     """An event of this worker, now. A ``message`` that is an object (Harper's 403 body) travels as JSON text,
-    and so does a ``result``."""
+    and so does a ``result``. What a job says about its source never says its password (:mod:`pipeline.redact`):
+    the job's record, its answers and the worker's local state are folded from these events."""
     is_json = isinstance(message, (dict, list))
+    text = codec.dumps(message).decode() if is_json else message
+    result_text = codec.dumps(result).decode() if result is not None else None
     return JobEvent(job_id, kind, status, now_ms(), worker=WORKER_NAME,
-                    message=codec.dumps(message).decode() if is_json else message, message_is_json=is_json,
-                    result=codec.dumps(result).decode() if result is not None else None, **fields)
+                    message=redact.text(text) if isinstance(text, str) else text, message_is_json=is_json,
+                    result=redact.text(result_text) if result_text else result_text, **fields)
 
 
 def split_done(job_id: str, parsed: int, commands: list[int], source: dict | None = None) -> JobEvent:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from ..config import Settings
+from ..config import MAX_MESSAGE_BYTES, Settings
 from ..records import AvroRecord
 
 
@@ -26,7 +26,7 @@ class Bus:
             acks="all",
             linger_ms=5,
             max_batch_size=1024 * 1024,
-            max_request_size=16 * 1024 * 1024,
+            max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=30000,
         )
         await self._producer.start()
@@ -42,9 +42,10 @@ class Bus:
         return self._producer
 
     async def send(self, name: str, value: bytes | None, key: bytes | None = None,
-                   partition: int | None = None) -> asyncio.Future:
+                   partition: int | None = None, headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
         """Queue a message; await the returned future for its delivery."""
-        return await self.producer.send(self.topic(name), value=value, key=key, partition=partition)
+        return await self.producer.send(self.topic(name), value=value, key=key, partition=partition,
+                                        headers=headers)
 
     async def send_and_wait(self, name: str, value: bytes | None, key: bytes | None = None,
                             partition: int | None = None) -> Any:

@@ -46,7 +46,7 @@ class Operations:
         self.bus = worker.bus
         self.settings = settings
         self.directory = worker.directory
-        self.tables = Tables(worker.catalog, worker.catalog_log)
+        self.tables = Tables(worker.catalog, worker.catalog_log, settings.max_attributes)
         self.authorizer = Authorizer(worker.catalog)
         scanner = Scanner(worker.bus, worker.replies, shards, system_views(worker))
         self.jobs = JobOperations(self.tables, worker.bus, worker.jobs, worker.jobs_log, settings.allowed_dirs)
@@ -57,7 +57,8 @@ class Operations:
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             **CatalogOperations(self.tables, worker.bus, shards).handlers,
             **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory).handlers,
-            **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size).handlers,
+            **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
+                     settings.max_record_bytes).handlers,
             **self.jobs.handlers,
             **Snapshots(worker.stores, settings).handlers,
             **UserOperations(worker.directory, worker.auth_log, worker.catalog).handlers,

@@ -16,7 +16,7 @@ from ..contract.operations import EXPORTS
 from ..errors import PipelineError
 from ..query.exceptions import SearchFailed
 from ..s3 import S3Error
-from ..shard.exceptions import MissingKey
+from ..shard.exceptions import MissingKey, RecordTooLarge
 from ..sources.exceptions import SourceError
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def answer_for(err: PipelineError) -> HarperError | None:
         return err
     if isinstance(err, MissingKey):
         return HarperError(UPDATE_NEEDS_KEY)
-    if isinstance(err, (InvalidKey, SourceError, S3Error)):
+    if isinstance(err, (InvalidKey, RecordTooLarge, SourceError, S3Error)):
         return HarperError(str(err))
     if isinstance(err, SearchFailed):
         return HarperError(str(err), 500)

@@ -10,22 +10,20 @@ the dead-letter topic, with what went wrong in its headers.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any, Awaitable, Callable
 
-from .. import codec
+from .. import codec, redact
 from ..contract.errors import HarperError
 from ..contract.operations import JOB_OPERATIONS
 from ..jobs.events import COMPLETE, ERROR, FINAL, emit, event, job_id_of_message
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
+from ..records import DataChunks, InvalidReference
 from .loads import resume_point
 
 log = logging.getLogger(__name__)
-
-_SECRET = re.compile(rb'("aws_(?:secret_access_key|access_key_id)"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 Call = Callable[[Any, Any], Awaitable[Any]]
 RunJob = Callable[[str, dict, "str | None", bool, "dict | None"], Awaitable[None]]
@@ -60,13 +58,18 @@ class Intake:
             body = codec.loads(value)
             if not isinstance(body, dict):
                 raise ValueError("an operation must be a JSON object")
-        except ValueError as err:
-            await self._dead_letter(value, key, f"operation is not valid JSON: {err}", partition, offset)
+            # an envelope of a csv_data_load whose data went ahead as chunks
+            data = DataChunks.of(body["data"]) if "data" in body and "operation" not in body else None
+        except (ValueError, InvalidReference) as err:
+            why = f"operation is not valid JSON: {err}" if isinstance(err, ValueError) else str(err)
+            await self._dead_letter(value, key, why, partition, offset)
             if _is_uuid(key_text):
-                await emit(self.bus, event(key_text, "ERROR", ERROR, message=f"operation is not valid JSON: {err}"))
+                await emit(self.bus, event(key_text, "ERROR", ERROR, message=why))
             return
         if isinstance(body.get("request"), dict) and "operation" not in body:
             job_id, user, op = body["job_id"], body.get("user"), body["request"]
+            if data is not None:
+                op = {**op, "data": data}
         else:
             job_id = key_text if _is_uuid(key_text) else job_id_of_message(
                 self.bus.topic("operations"), partition, offset, round(timestamp * 1000))
@@ -106,14 +109,14 @@ class Intake:
     async def _dead_letter(self, value: bytes, key: bytes | None, error: str, partition: int, offset: int) -> None:
         """The original bytes, with what went wrong in headers (as Kafka Connect does).
 
-        The one change: S3 credentials are masked, since the dead-letter topic
-        is read by more people than ``operations``; a header says so.
+        The one change: credentials (S3 keys, URL passwords) are masked, since the
+        dead-letter topic is read by more people than ``operations``; a header says so.
         """
-        headers = [("error", error.encode()), ("source.topic", self.bus.topic("operations").encode()),
+        headers = [("error", redact.text(error).encode()), ("source.topic", self.bus.topic("operations").encode()),
                    ("source.partition", str(partition).encode()), ("source.offset", str(offset).encode())]
-        value, masked = _SECRET.subn(rb'\1"***"', value)
+        value, masked = redact.message_bytes(value)
         if masked:
-            headers.append(("redacted", b"aws credentials"))
+            headers.append(("redacted", ", ".join(masked).encode()))
         await self.bus.producer.send_and_wait(self.bus.topic("operations-dlq"), value=value, key=key, headers=headers)
         log.warning("operation sent to the dead-letter topic", extra={"partition": partition, "offset": offset,
                                                                        "error": error})

@@ -25,7 +25,8 @@ from ..kafka.bus import Bus
 from ..kafka.logview import LogView
 from ..shard.splitter import Splitter
 from ..sources.base import SourcePartition
-from ..sources.data import DataSource
+from ..records import DataChunks
+from ..sources.data import ChunkedDataSource, DataSource
 from ..sources.file import FileSource
 from ..sources.s3 import S3Source
 from ..sources.url import UrlSource
@@ -57,12 +58,12 @@ class Loads:
         table = self.tables.table(op)
         settings = self.settings
         splitter = Splitter(self.bus, job_id, table, op["action"], self.shards, settings.batch_size,
-                            resume=checkpoint)
+                            settings.max_record_bytes, resume=checkpoint)
         loop = asyncio.get_running_loop()
         seen: set[str] = set()
         done = checkpoint["batches"] if checkpoint else 0
         sent_before = checkpoint["commands"] if checkpoint else [0] * self.shards
-        source = source_for(op, settings, checkpoint["source"] if checkpoint else None)
+        source = source_for(op, settings, self.bus, checkpoint["source"] if checkpoint else None)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(source)
@@ -105,13 +106,15 @@ def resume_point(checkpoint: dict | None) -> str:
     return f"from {where} of the source, after {checkpoint['parsed']} records"
 
 
-def source_for(op: dict, settings: Settings, position: dict | None) -> SourcePartition:
+def source_for(op: dict, settings: Settings, bus: Bus, position: dict | None) -> SourcePartition:
     """The source a validated load reads, from ``position`` (a checkpoint's) or from its beginning."""
     name, size = op["operation"], settings.batch_size
+    if name == "csv_data_load" and isinstance(op["data"], DataChunks):
+        return ChunkedDataSource(op["data"], bus, size, position, settings.max_record_bytes)
     if name == "csv_data_load":
-        return DataSource(op["data"], size, position)
+        return DataSource(op["data"], size, position, settings.max_record_bytes)
     if name == "csv_file_load":
-        return FileSource(Path(op["file_path"]), size, position)
+        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
     if name == "import_from_s3":
         return S3Source(op["s3"], settings, size, position)
     return UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)

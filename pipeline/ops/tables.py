@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..catalog import Catalog, TableDef
-from ..contract.answers import table_missing
+from ..contract.answers import table_missing, too_many_attributes
 from ..contract.errors import HarperError
 from ..jobs.events import now_ms
 from ..kafka.logview import LogView
@@ -11,9 +11,11 @@ from ..kafka.logview import LogView
 class Tables:
     """The worker's catalog view and the ``catalog`` topic behind it."""
 
-    def __init__(self, catalog: Catalog, catalog_log: LogView) -> None:
+    def __init__(self, catalog: Catalog, catalog_log: LogView, max_attributes: int) -> None:
+        """``max_attributes``: the most attributes a table may have (PIPELINE_MAX_ATTRIBUTES)."""
         self.catalog = catalog
         self.log = catalog_log
+        self.max_attributes = max_attributes
 
     async def catch_up(self) -> None:
         """See catalog changes made through any worker before acting on the catalog."""
@@ -27,6 +29,10 @@ class Tables:
         return table
 
     async def register_attributes(self, table: TableDef, names: set[str]) -> None:
-        """Record the attributes a write brings that the table has not seen before."""
-        for key, value in self.catalog.new_attribute_records(table, sorted(names), now_ms()):
-            await self.log.put(key, value)
+        """Record the attributes a write brings that the table has not seen before, all at once; refused
+        beyond the attribute limit."""
+        records = self.catalog.new_attribute_records(table, sorted(names), now_ms())
+        count = len(table.attributes) + len(records)
+        if count > self.max_attributes:
+            raise HarperError(too_many_attributes(table.qualified, count, self.max_attributes))
+        await self.log.put_many(records)

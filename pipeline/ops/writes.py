@@ -29,12 +29,14 @@ WRITE_TIMEOUT = 120
 
 
 class Writes:
-    def __init__(self, tables: Tables, bus: Bus, replies: Replies, shards: int, batch_size: int) -> None:
+    def __init__(self, tables: Tables, bus: Bus, replies: Replies, shards: int, batch_size: int,
+                 max_record_bytes: int) -> None:
         self.tables = tables
         self.bus = bus
         self.replies = replies
         self.shards = shards
         self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
         self.handlers: dict[str, Callable[[dict, Principal | None], Any]] = {
             "insert": self.write, "update": self.write, "upsert": self.write, "delete": self.write}
 
@@ -46,7 +48,8 @@ class Writes:
         request_id = str(uuid.uuid4())
         replies = self.replies.open(request_id)
         try:
-            splitter = Splitter(self.bus, request_id, table, action, self.shards, self.batch_size, keep_keys=True)
+            splitter = Splitter(self.bus, request_id, table, action, self.shards, self.batch_size,
+                                self.max_record_bytes, keep_keys=True)
             if action == "delete":
                 keys = list(op["hash_values"])
                 await splitter.add_keys(keys)

@@ -1,6 +1,10 @@
 """Harper's ``sql`` operation (SELECT): pushed down to the shard scans, finished in DuckDB when needed.
 
-The statement is parsed and checked by :mod:`pipeline.contract.validate_sql`.
+The statement is parsed and checked by :mod:`pipeline.contract.validate_sql`
+(only a SELECT over the catalog's tables gets here). DuckDB is locked down
+as well, in case a shape slips through: its tables are loaded from the scans
+first, then external access is disabled and the configuration locked before
+the user's statement runs (:func:`final_stage`).
 Each table it reads becomes a scan; the WHERE filter of a single-table
 statement is pushed down to the shards as a condition tree when every part
 of it can be expressed as one. A statement
@@ -11,6 +15,7 @@ which DuckDB may spill to disk.
 """
 from __future__ import annotations
 
+import contextlib
 import decimal
 import json
 import os
@@ -142,27 +147,18 @@ def plan_sql(sql: str, catalog: Catalog, duckdb_memory: str = "256MB") -> Plan:
 def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                 results: list[Rows], memory: str) -> Iterator[dict[str, Any]]:
     statement = statement.copy()
-    nodes = list(statement.find_all(exp.Table))
-    with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
-        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": work})
-        try:
-            for i, ((_, table), rows, node) in enumerate(zip(tables, results, nodes)):
-                path = os.path.join(work, f"t{i}.ndjson")
-                names = all_attributes(table)
-                with open(path, "wb") as out:
-                    for row in rows:
-                        out.write(codec.dumps({n: row.get(n) for n in names}) + b"\n")
-                columns = ", ".join(f"'{n}': 'JSON'" for n in names)
-                connection.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{path}', "
-                                   f"format='newline_delimited', columns={{{columns}}})")
-                _retype(connection, f"t{i}", names)
-                alias = node.alias or node.name
-                node.set("db", None)
-                node.set("this", exp.to_identifier(f"t{i}"))
-                node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
-            for projection in list(statement.expressions):
-                if not isinstance(projection, (exp.Column, exp.Alias, exp.Star)):
-                    projection.replace(exp.alias_(projection.copy(), projection.sql(dialect="mysql"), quoted=True))
+    loaded = []
+    for i, ((_, table), node) in enumerate(zip(tables, statement.find_all(exp.Table))):
+        alias = node.alias or node.name
+        node.set("db", None)
+        node.set("this", exp.to_identifier(f"t{i}"))
+        node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        loaded.append((f"t{i}", all_attributes(table), results[i]))
+    for projection in list(statement.expressions):
+        if not isinstance(projection, (exp.Column, exp.Alias, exp.Star)):
+            projection.replace(exp.alias_(projection.copy(), projection.sql(dialect="mysql"), quoted=True))
+    try:
+        with final_stage(loaded, memory) as connection:
             cursor = connection.execute(statement.sql(dialect="duckdb"))
             names = [d[0] for d in cursor.description]
             is_json = [str(d[1]) == "JSON" for d in cursor.description]
@@ -170,10 +166,43 @@ def _run_duckdb(statement: exp.Select, tables: list[tuple[exp.Table, TableDef]],
                 for row in chunk:
                     yield {n: (json.loads(v) if j and v is not None else _python(v))
                            for n, j, v in zip(names, is_json, row)}
-        except duckdb.Error as err:
-            raise SearchFailed(f"There was a problem performing this search: {err}") from None
+    except duckdb.Error as err:
+        raise SearchFailed(f"There was a problem performing this search: {err}") from None
+
+
+@contextlib.contextmanager
+def final_stage(tables: list[tuple[str, list[str], Rows]], memory: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB holding each (name, columns, rows) as a table, then locked down for the user's statement.
+
+    The rows go in through our own statements (``read_json`` of a spilled
+    file, so memory stays within ``memory``); then external access is disabled
+    and the configuration locked, so the statement reaches no file, network,
+    extension or setting. DuckDB may still spill to its temporary directory.
+    """
+    with tempfile.TemporaryDirectory(prefix="hp-sql-") as work:
+        connection = duckdb.connect(config={"memory_limit": memory, "temp_directory": work,
+                                            "autoinstall_known_extensions": False,
+                                            "autoload_known_extensions": False})
+        try:
+            for name, columns, rows in tables:
+                path = os.path.join(work, f"{name}.ndjson")
+                with open(path, "wb") as out:
+                    for row in rows:
+                        out.write(codec.dumps({n: row.get(n) for n in columns}) + b"\n")
+                types = ", ".join(f"{_string(n)}: 'JSON'" for n in columns)
+                connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_json({_string(path)}, "
+                                   f"format='newline_delimited', columns={{{types}}})")
+                _retype(connection, name, columns)
+            connection.execute("SET enable_external_access = false")
+            connection.execute("SET lock_configuration = true")
+            yield connection
         finally:
             connection.close()
+
+
+def _string(text: str) -> str:
+    """An SQL string literal: an attribute name may hold a quote."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _retype(connection: duckdb.DuckDBPyConnection, name: str, columns: list[str]) -> None:

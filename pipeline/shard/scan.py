@@ -11,6 +11,7 @@ import logging
 from typing import Any, Iterator
 
 from .. import codec
+from ..config import MAX_MESSAGE_BYTES
 from ..kafka.bus import Bus
 from ..query.gather import row_line
 from ..query.predicate import Predicate
@@ -19,8 +20,9 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-#: rows per ExportResult message
+#: rows per ExportResult message, and the bytes of rows after which a message is sent even if it holds fewer
 ROWS_PER_MESSAGE = 1000
+BYTES_PER_MESSAGE = MAX_MESSAGE_BYTES // 4
 
 
 def matching_rows(store: Store, spec: dict[str, Any],
@@ -43,7 +45,7 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
     A ROWS message carries lines of ``<hex key>\\t<row JSON>``: the stored bytes pass
     through to the sink without being decoded and encoded again.
     """
-    seq = count = 0
+    seq = count = size = 0
     chunk: list[bytes] = []
     key = scan_id.encode()
 
@@ -57,11 +59,17 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
             if count_only:
                 count += 1
                 continue
-            chunk.append(row_line(encoded_key, raw))
+            line = row_line(encoded_key, raw)
+            if chunk and size + len(line) > BYTES_PER_MESSAGE:  # large rows: fewer per message
+                count += len(chunk)
+                await send("ROWS", b"".join(chunk), len(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
             if len(chunk) >= ROWS_PER_MESSAGE:
                 count += len(chunk)
                 await send("ROWS", b"".join(chunk), len(chunk))
-                chunk = []
+                chunk, size = [], 0
     except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
         log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
         await send("ERROR", b"", count, f"shard {shard}: {err}")

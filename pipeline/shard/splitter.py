@@ -3,8 +3,10 @@
 A record's shard is a stable hash of (database, table, primary key), so the
 insert-skips-existing and update-skips-missing decisions are taken by the one
 shard that holds the key, with no locking. Each shard gets commands of up to
-``batch_size`` records; memory holds at most one partial command per shard
-plus a bounded number of commands in flight.
+``batch_size`` records and about :data:`COMMAND_BYTES` (a record up to
+``max_record_bytes`` goes alone; a larger one is refused: a command must fit
+in one Kafka message); memory holds at most one partial command per shard,
+already encoded, plus a bounded number of commands and bytes in flight.
 """
 from __future__ import annotations
 
@@ -18,10 +20,15 @@ from .. import codec
 from ..catalog import TableDef
 from ..kafka.bus import Bus
 from ..records import ShardCommand
-from .exceptions import MissingKey
+from .exceptions import MissingKey, RecordTooLarge
 
-#: commands produced but not yet acknowledged by the broker, per job
+#: commands produced but not yet acknowledged by the broker, per job, and their bytes (commands of large records
+#: are few to a megabyte, so their count alone would let the producer's buffer grow to hundreds of megabytes)
 MAX_IN_FLIGHT = 32
+MAX_IN_FLIGHT_BYTES = 32 * 1024 ** 2
+#: the bytes of records after which a shard's command is sent though it holds fewer than ``batch_size`` records
+#: (a record larger than this goes alone): the shard writers buffer commands by count
+COMMAND_BYTES = 1024 ** 2
 
 
 def shard_of(prefix: bytes, key: bytes, shards: int) -> int:
@@ -46,7 +53,8 @@ class Splitter:
     """Routes the records of one job to the shards of its table."""
 
     def __init__(self, bus: Bus, job_id: str, table: TableDef, action: str, shards: int,
-                 batch_size: int, keep_keys: bool = False, resume: dict[str, Any] | None = None) -> None:
+                 batch_size: int, max_record_bytes: int, keep_keys: bool = False,
+                 resume: dict[str, Any] | None = None) -> None:
         """``resume``: the state a :meth:`checkpoint` returned, to carry on from there."""
         self.bus = bus
         self.job_id = job_id
@@ -54,13 +62,20 @@ class Splitter:
         self.action = action
         self.shards = shards
         self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
         self.keep_keys = keep_keys
         self.parsed = resume["parsed"] if resume else 0
         self.commands = list(resume["commands"]) if resume else [0] * shards
-        self._buffers: list[list[dict[str, Any]]] = [[] for _ in range(shards)]
+        # each shard's partial command: its records encoded into one growing JSON array (not one object per
+        # record: hundreds of thousands of small buffers fragment the heap), their count, and whether one needed
+        # the exact encoding of a big integer (see codec)
+        self._buffers = [bytearray() for _ in range(shards)]
+        self._counts = [0] * shards
+        self._exact = [False] * shards
         self._prefix = f"{table.database}/{table.name}/".encode()
         self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
-        self._in_flight: deque[asyncio.Future] = deque()
+        self._in_flight: deque[tuple[asyncio.Future, int]] = deque()
+        self._in_flight_bytes = 0
 
     async def add(self, records: Iterable[dict[str, Any]]) -> None:
         pk = self.table.primary_key
@@ -73,10 +88,19 @@ class Splitter:
                 value = self._keys()
             value = codec.normalize_key(value)  # raises InvalidKey
             record[pk] = value
+            encoded = codec.dumps(record)
+            if len(encoded) > self.max_record_bytes:
+                raise RecordTooLarge(value, len(encoded), self.max_record_bytes)
             shard = shard_of(self._prefix, codec.encode_key(value), self.shards)
             buffer = self._buffers[shard]
-            buffer.append(record)
-            if len(buffer) >= self.batch_size:
+            if buffer and len(buffer) + len(encoded) > COMMAND_BYTES:
+                await self._flush(shard)
+                buffer = self._buffers[shard]
+            buffer += b"," if buffer else b"["
+            buffer += encoded
+            self._exact[shard] |= encoded[:1] == b" "
+            self._counts[shard] += 1
+            if self._counts[shard] >= self.batch_size:
                 await self._flush(shard)
 
     async def add_keys(self, keys: Iterable[Any]) -> None:
@@ -95,7 +119,7 @@ class Splitter:
             if self._buffers[shard]:
                 await self._flush(shard)
         while self._in_flight:
-            await self._in_flight.popleft()
+            await self._acknowledged()
         return {"parsed": self.parsed, "commands": list(self.commands), "last_key": self._keys.last}
 
     async def finish(self) -> list[int]:
@@ -103,8 +127,12 @@ class Splitter:
         return (await self.checkpoint())["commands"]
 
     async def _flush(self, shard: int) -> None:
-        records, self._buffers[shard] = self._buffers[shard], []
-        await self._send(shard, "WRITE_BATCH", codec.dumps(records))
+        buffer = self._buffers[shard]
+        buffer += b"]"
+        if self._exact[shard]:
+            buffer[0:0] = b" "  # read back exactly (codec.loads)
+        self._buffers[shard], self._counts[shard], self._exact[shard] = bytearray(), 0, False
+        await self._send(shard, "WRITE_BATCH", bytes(buffer))
 
     async def _send(self, shard: int, kind: str, payload: bytes) -> None:
         record = ShardCommand(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
@@ -112,7 +140,15 @@ class Splitter:
                               action=self.action if kind == "WRITE_BATCH" else None, payload=payload,
                               reply="keys" if self.keep_keys else None)
         self.commands[shard] += 1
-        self._in_flight.append(await self.bus.send_record(record, key=str(shard).encode(), partition=shard))
-        while len(self._in_flight) > MAX_IN_FLIGHT:
-            await self._in_flight.popleft()
+        self._in_flight.append((await self.bus.send_record(record, key=str(shard).encode(), partition=shard),
+                                len(payload)))
+        self._in_flight_bytes += len(payload)
+        while len(self._in_flight) > MAX_IN_FLIGHT or self._in_flight_bytes > MAX_IN_FLIGHT_BYTES:
+            await self._acknowledged()
+
+    async def _acknowledged(self) -> None:
+        """Wait for the oldest command in flight to be acknowledged."""
+        delivery, size = self._in_flight.popleft()
+        self._in_flight_bytes -= size
+        await delivery
 

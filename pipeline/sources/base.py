@@ -18,7 +18,7 @@ import abc
 import contextlib
 from typing import Any, BinaryIO, Iterator
 
-from .csv import ResumePoint, read_batches
+from .csv import MAX_RECORD_BYTES, ResumePoint, read_batches
 from .json import read_json_batches
 
 Records = list[dict[str, Any]]
@@ -29,9 +29,12 @@ class SourcePartition(abc.ABC):
     #: the bytes are a JSON array of records, not CSV
     json_records = False
 
-    def __init__(self, batch_size: int, resume: Position | None = None) -> None:
-        """``resume``: a position :meth:`snapshot` returned, to carry on from."""
+    def __init__(self, batch_size: int, resume: Position | None = None,
+                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+        """``resume``: a position :meth:`snapshot` returned, to carry on from; ``max_record_bytes``: the largest
+        CSV record read (PIPELINE_MAX_RECORD_BYTES)."""
         self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
         self._position = resume
         self._stack = contextlib.AsyncExitStack()
         self._batches: Iterator[tuple[Records, Position]] | None = None
@@ -48,8 +51,10 @@ class SourcePartition(abc.ABC):
         except BaseException:
             await self._stack.aclose()
             raise
-        reader = _json_batches if self.json_records else _csv_batches
-        self._batches = reader(stream, self.batch_size, self._position)
+        if self.json_records:
+            self._batches = _json_batches(stream, self.batch_size, self._position)
+        else:
+            self._batches = _csv_batches(stream, self.batch_size, self._position, self.max_record_bytes)
         return self
 
     async def __aexit__(self, *exc: Any) -> bool | None:
@@ -69,10 +74,11 @@ class SourcePartition(abc.ABC):
         return self._position
 
 
-def _csv_batches(stream: BinaryIO, batch_size: int, position: Position | None) -> Iterator[tuple[Records, Position]]:
+def _csv_batches(stream: BinaryIO, batch_size: int, position: Position | None,
+                 max_record_bytes: int) -> Iterator[tuple[Records, Position]]:
     resume = ResumePoint(position["offset"], position["line"], tuple(position["header"]), position["delimiter"]) \
         if position else None
-    for batch in read_batches(stream, batch_size, resume=resume):
+    for batch in read_batches(stream, batch_size, resume=resume, max_record_bytes=max_record_bytes):
         point = batch.resume
         yield batch.records, {"offset": point.offset, "line": point.line, "header": point.header,
                               "delimiter": point.delimiter}

@@ -10,7 +10,9 @@ which is what a resumed job seeks to.
 Where papaparse would silently produce garbage, the reader refuses with the
 line number: more cells than the header (papaparse adds ``__parsed_extra``),
 an unterminated quote (papaparse swallows the rest of the file), invalid
-UTF-8 or NUL bytes (a binary file).
+UTF-8 or NUL bytes (a binary file). A record (its lines, quoted line breaks
+included) larger than ``max_record_bytes`` is refused as soon as it gets
+there, so a 200 MB cell costs no more memory than the limit.
 """
 from __future__ import annotations
 
@@ -18,15 +20,18 @@ import csv
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
-from ..cells import type_cell
+from ..cells import CellError, type_cell
 from .exceptions import CsvError
 
 BLOCK = 1 << 20
 DELIMITERS = (",", "\t", "|", ";", "\x1e", "\x1f")
 #: rows looked at to guess the delimiter (papaparse looks at 10)
 SAMPLE_ROWS = 10
-
-csv.field_size_limit(1 << 30)
+#: the largest record read when the caller gives no limit
+MAX_RECORD_BYTES = 8 * 1024 ** 2
+#: cells in a batch at most: a wide file comes in batches of fewer rows, so a batch's memory does not grow with
+#: the width (1,000 rows of 250 columns; 12 rows of 20,000)
+CELLS_PER_BATCH = 250_000
 
 
 @dataclass(frozen=True)
@@ -51,15 +56,28 @@ class Batch:
 
 
 class _Lines:
-    """Decoded physical lines of a binary stream, counting lines and bytes as they are taken."""
+    """Decoded physical lines of a binary stream, counting lines and bytes as they are taken.
 
-    def __init__(self, stream: BinaryIO, offset: int, line: int) -> None:
+    The lines of one record (from :meth:`start_record`) may add up to ``limit`` bytes at most.
+    """
+
+    def __init__(self, stream: BinaryIO, offset: int, line: int, limit: int) -> None:
         self.stream = stream
         self.offset = offset  # bytes consumed by the lines handed out so far
         self.line = line  # lines handed out so far
+        self.limit = limit
+        self.record_start = offset  # where the record being read starts
+        self.record_line = line + 1
         self._pending: list[bytes] = []
         self._tail = b""
         self._eof = False
+
+    def start_record(self) -> None:
+        self.record_start, self.record_line = self.offset, self.line + 1
+
+    def _too_large(self) -> CsvError:
+        return CsvError(f"line {self.record_line}: the record is larger than the limit of {self.limit} bytes "
+                        "(PIPELINE_MAX_RECORD_BYTES)", self.record_line)
 
     def __iter__(self) -> "_Lines":
         return self
@@ -79,6 +97,8 @@ class _Lines:
             # an unfinished last line waits for the next block; so does one ending in "\r",
             # which may be the first half of "\r\n"
             self._tail = b"" if lines[-1].endswith(b"\n") else lines.pop()
+            if not lines and self.offset + len(self._tail) - self.record_start > self.limit:
+                raise self._too_large()
             self._pending = lines
             self._pending.reverse()
         return True
@@ -88,6 +108,8 @@ class _Lines:
             raise StopIteration
         raw = self._pending.pop()
         number = self.line + 1
+        if self.offset + len(raw) - self.record_start > self.limit:
+            raise self._too_large()
         if b"\x00" in raw:
             raise CsvError(f"line {number} contains NUL bytes: the file looks binary, not CSV", number)
         try:
@@ -149,17 +171,20 @@ def _sample(stream: BinaryIO) -> list[str]:
     return text.splitlines(keepends=True)[: SAMPLE_ROWS * 4]
 
 
-def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoint | None = None) -> Iterator[Batch]:
+def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoint | None = None,
+                 max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Batch]:
     """Typed records of a CSV stream, ``batch_size`` at a time; nothing for an empty or header-only file.
 
     ``resume``: continue from a point a previous batch reported (the stream is
     sought there; one that cannot seek, a download, is read up to it and the
     bytes dropped). A stream that cannot seek must be able to ``peek`` (an
     ``io.BufferedReader``) so that the delimiter can be guessed.
+    ``max_record_bytes``: the largest record (the header included).
     """
+    csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
     if resume is None:
         delimiter = _guess_delimiter(_sample(stream))
-        lines = _Lines(stream, 0, 0)
+        lines = _Lines(stream, 0, 0, max_record_bytes)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header_row = _next_row(reader, lines)
         if header_row is None:
@@ -170,13 +195,15 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     else:
         _seek(stream, resume.offset)
         delimiter, header = resume.delimiter, resume.header
-        lines = _Lines(stream, resume.offset, resume.line)
+        lines = _Lines(stream, resume.offset, resume.line, max_record_bytes)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
     width = len(header)
+    batch_size = max(1, min(batch_size, CELLS_PER_BATCH // max(width, 1)))
     records: list[dict[str, Any]] = []
     first_line = 0
     while True:
         start_line = lines.line + 1
+        lines.start_record()
         row = _next_row(reader, lines)
         if row is None:
             break
@@ -186,12 +213,24 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
             raise CsvError(f"line {start_line} has {len(row)} fields but the header has {width}", start_line)
         if not records:
             first_line = start_line
-        records.append(dict(zip(header, map(type_cell, row))))
+        records.append(_typed(header, row, start_line))
         if len(records) >= batch_size:
             yield Batch(records, first_line, ResumePoint(lines.offset, lines.line, header, delimiter))
             records = []
     if records:
         yield Batch(records, first_line, ResumePoint(lines.offset, lines.line, header, delimiter))
+
+
+def _typed(header: tuple[str, ...], row: list[str], line: int) -> dict[str, Any]:
+    try:
+        return dict(zip(header, map(type_cell, row)))
+    except CellError:
+        for name, cell in zip(header, row):
+            try:
+                type_cell(cell)
+            except CellError as err:
+                raise CsvError(f"line {line}, column '{name}': {err}", line) from None
+        raise
 
 
 def _seek(stream: BinaryIO, offset: int) -> None:

@@ -24,6 +24,14 @@ class JsonSourceError(SourceError):
     """A JSON source that cannot be loaded."""
 
 
+class FileRefused(SourceError):
+    """csv_file_load's path is not a regular file under the allowed directories (as opened, not as named)."""
+
+
+class DataError(SourceError):
+    """A csv_data_load's data that went beside its operation and cannot be decoded or read back."""
+
+
 class UrlError(SourceError):
     """csv_url_load could not fetch its URL (Harper's ``CSV Load failed from URL: ...`` text)."""
 

@@ -5,7 +5,7 @@ from typing import Any, BinaryIO, Iterator
 
 import ijson
 
-from ..cells import cast_json_deep
+from ..cells import CellError, cast_json_deep
 from .exceptions import JsonSourceError
 
 # the pure-Python backend keeps integers of any size exact; the C one overflows past 64 bits
@@ -27,7 +27,13 @@ def read_json_batches(stream: BinaryIO, batch_size: int = 1000, skip: int = 0) -
         for number, record in enumerate(items, skip + 1):
             if not isinstance(record, dict):
                 raise JsonSourceError(f"record {number} of the array is not a JSON object")
-            batch.append(cast_json_deep(record))
+            typed = {}
+            for name, value in record.items():
+                try:
+                    typed[name] = cast_json_deep(value)
+                except CellError as err:
+                    raise JsonSourceError(f"record {number}, attribute '{name}': {err}") from None
+            batch.append(typed)
             if len(batch) >= batch_size:
                 yield batch
                 batch = []

@@ -1,9 +1,12 @@
-"""A bounded pipe from an asyncio producer (a download) to a blocking reader (the CSV reader's thread)."""
+"""A bounded pipe from an asyncio producer (a download, a job's data chunks) to a blocking reader (the CSV
+reader's thread)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import queue
+from typing import Awaitable, BinaryIO, Callable
 
 _END = object()
 
@@ -61,3 +64,17 @@ class Pipe(io.RawIOBase):
 
     async def fail(self, error: BaseException) -> None:
         await self._put(error)
+
+
+async def piped(stack: contextlib.AsyncExitStack, feed: Callable[[Pipe], Awaitable[None]]) -> BinaryIO:
+    """A stream fed by ``feed(pipe)``, a task on the event loop, for the reader's thread; the task is stopped
+    when ``stack`` closes, after the stream. ``feed`` hands any failure to the pipe (:meth:`Pipe.fail`)."""
+    pipe = Pipe()
+    task = asyncio.create_task(feed(pipe))
+
+    async def stop() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop)  # after the reader below is closed
+    return stack.enter_context(io.BufferedReader(pipe, 1024 * 1024))

@@ -15,7 +15,7 @@ class S3Source(SourcePartition):
     def __init__(self, location: dict[str, Any], settings: Settings, batch_size: int,
                  resume: Position | None = None) -> None:
         """``location``: the operation's ``s3`` object (bucket, key, region, credentials if any)."""
-        super().__init__(batch_size, resume)
+        super().__init__(batch_size, resume, settings.max_record_bytes)
         self.location = location
         self.settings = settings
         self.json_records = location["key"].endswith(".json")

@@ -4,13 +4,13 @@ Only http and https are fetched, redirects included (up to five, each hop
 checked again). Addresses in loopback, private, link-local and other
 non-public ranges are refused unless a configured network allows them, so an
 operation cannot make a worker fetch internal services (the host is checked
-as resolved just before each request).
+as resolved just before each request). A redirect to another origin does not
+get the passthrough headers that carry credentials.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import ipaddress
 import socket
 from typing import Any, BinaryIO
@@ -23,7 +23,7 @@ from ..contract.answers import csv_url_failed, csv_url_status
 from ..contract.validate_jobs import CSV_CONTENT_TYPES
 from .base import Position, SourcePartition
 from .exceptions import UrlError, UrlRefused
-from .pipe import Pipe
+from .pipe import Pipe, piped
 
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
@@ -54,6 +54,20 @@ async def check_address(url: str, settings: Settings) -> None:
                      "to load from it"))
 
 
+#: headers that carry credentials: not sent on to another origin, as HTTP clients (curl, requests) do
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _headers_for_redirect(headers: dict[str, str], source: str, target: str) -> dict[str, str]:
+    """The passthrough headers to send to a redirect's target: without credentials if its origin differs."""
+    def origin(url: str) -> tuple[str, str]:  # compared as written: "host" and "host:80" differ, which only drops more
+        parsed = urlparse(url)
+        return parsed.scheme.lower(), parsed.netloc.rpartition("@")[2].lower()
+    if origin(source) == origin(target):
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+
+
 def _content_type_ok(value: str) -> bool:
     return value.split(";")[0].strip().lower() in CSV_CONTENT_TYPES
 
@@ -62,15 +76,17 @@ async def download(url: str, headers: dict[str, Any] | None, settings: Settings,
     """Stream the body into ``pipe``; any failure is handed to the pipe's reader as the job's error."""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.url_connect_timeout,
                                     sock_read=settings.url_idle_timeout)
+    sent = {str(k): str(v) for k, v in (headers or {}).items()}
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             current = url
             for _ in range(MAX_REDIRECTS + 1):
                 await check_address(current, settings)
-                async with session.get(current, allow_redirects=False,
-                                       headers={str(k): str(v) for k, v in (headers or {}).items()}) as response:
+                async with session.get(current, allow_redirects=False, headers=sent) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-                        current = urljoin(current, response.headers["Location"])
+                        target = urljoin(current, response.headers["Location"])
+                        sent = _headers_for_redirect(sent, current, target)
+                        current = target
                         continue
                     await _stream(url, response, settings, pipe)
                     return
@@ -109,18 +125,10 @@ class UrlSource(SourcePartition):
     def __init__(self, url: str, headers: dict[str, Any] | None, settings: Settings, batch_size: int,
                  resume: Position | None = None) -> None:
         """``headers``: the operation's ``passthrough_headers``, sent with each request."""
-        super().__init__(batch_size, resume)
+        super().__init__(batch_size, resume, settings.max_record_bytes)
         self.url = url
         self.headers = headers
         self.settings = settings
 
     async def open_stream(self, stack: contextlib.AsyncExitStack) -> BinaryIO:
-        pipe = Pipe()
-        task = asyncio.create_task(download(self.url, self.headers, self.settings, pipe))
-
-        async def stop() -> None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-        stack.push_async_callback(stop)  # after the reader below is closed
-        return stack.enter_context(io.BufferedReader(pipe, 1024 * 1024))
+        return await piped(stack, lambda pipe: download(self.url, self.headers, self.settings, pipe))

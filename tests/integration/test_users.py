@@ -237,4 +237,4 @@ def test_passwords_never_appear_in_logs_responses_or_topics(worker):
         assert secret not in text
     settings = worker.settings
     dumped = b"".join(read_everything(settings, "auth") + read_everything(settings, "job-status"))
-    assert b"scrypt$" in dumped and SECRET.encode() not in dumped and b"first-admin-pw" not in dumped
+    assert b"scrypt-sha256$" in dumped and SECRET.encode() not in dumped and b"first-admin-pw" not in dumped

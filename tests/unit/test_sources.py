@@ -26,9 +26,9 @@ def read(source: SourcePartition, batches: int | None = None) -> tuple[list[list
 def test_a_csv_file_is_read_again_from_the_position_of_its_last_batch(tmp_path):
     path = tmp_path / "dogs.csv"
     path.write_text("id;name\n" + "".join(f"{i};dog {i}\n" for i in range(10)))
-    first, position = read(FileSource(path, batch_size=4), batches=2)
+    first, position = read(FileSource(path, [tmp_path], batch_size=4), batches=2)
     assert [len(b) for b in first] == [4, 4] and position["line"] == 9 and position["delimiter"] == ";"
-    rest, end = read(FileSource(path, batch_size=4, resume=json.loads(json.dumps(position))))
+    rest, end = read(FileSource(path, [tmp_path], batch_size=4, resume=json.loads(json.dumps(position))))
     assert [r["id"] for b in first + rest for r in b] == list(range(10))
     assert rest[0][0] == {"id": 8, "name": "dog 8"} and end["line"] == 11
 
@@ -45,7 +45,7 @@ def test_a_json_array_carries_on_after_the_records_already_read(tmp_path):
     path.write_text(json.dumps([{"id": i, "tags": "[1, 2]"} for i in range(5)]))
 
     def source(resume=None) -> FileSource:
-        partition = FileSource(path, batch_size=2, resume=resume)
+        partition = FileSource(path, [tmp_path], batch_size=2, resume=resume)
         partition.json_records = True
         return partition
 
