@@ -39,10 +39,6 @@ def no_audit_log_message(database: str, table: str) -> str:
             "(its history is the shard-log topic, which is never trimmed)")
 
 
-#: the lines of rows with extra cells a load's result names (the count is exact)
-RAGGED_LINES_SHOWN = 10
-
-
 def load_result(source: dict | None) -> dict | None:
     """Ours, beside Harper's message: how a load's source was read, when there is something to know.
 
@@ -56,7 +52,7 @@ def load_result(source: dict | None) -> dict | None:
     result: dict = {}
     if source.get("ragged"):
         result["rows_with_extra_cells"] = source["ragged"]
-        result["first_lines_with_extra_cells"] = source.get("ragged_lines", [])[:RAGGED_LINES_SHOWN]
+        result["first_lines_with_extra_cells"] = source.get("ragged_lines", [])
     if source.get("encoding") not in (None, "utf-8", "ascii"):
         result["encoding"] = source["encoding"]
     return result or None

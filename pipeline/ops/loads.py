@@ -111,10 +111,14 @@ def source_for(op: dict, settings: Settings, bus: Bus, position: dict | None) ->
     name, size = op["operation"], settings.batch_size
     if name == "csv_data_load" and isinstance(op["data"], DataChunks):
         return ChunkedDataSource(op["data"], bus, size, position, settings.max_record_bytes)
-    if name == "csv_data_load":
+    if name == "csv_data_load":  # text already: its 'encoding' has nothing to say
         return DataSource(op["data"], size, position, settings.max_record_bytes)
+    source: SourcePartition
     if name == "csv_file_load":
-        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
-    if name == "import_from_s3":
-        return S3Source(op["s3"], settings, size, position)
-    return UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)
+        source = FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
+    elif name == "import_from_s3":
+        source = S3Source(op["s3"], settings, size, position)
+    else:
+        source = UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)
+    source.encoding = op.get("encoding")
+    return source

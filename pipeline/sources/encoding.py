@@ -46,13 +46,23 @@ def nul_bytes(raw: bytes, line: int, offset: int) -> EncodingError:
 
 
 def detect(sample: bytes) -> str | None:
-    """The encoding that reads ``sample`` best (Python's name for it), or None if none reads it as text."""
-    matches = charset_normalizer.from_bytes(sample)
-    best = matches.best()
-    if best is None:
+    """The encoding that reads ``sample`` best (Python's name for it), or None if none reads it as text.
+
+    Best: the least chaos (mess), then the most coherence (how much the text
+    reads like a language), then :data:`PREFERRED` among the encodings that
+    read it alike. charset-normalizer's own
+    ``best()`` may pick a less coherent one of the least chaotic (it read
+    Northwind's ISO-8859-1 Customers.csv as Windows-1250: "pčre" for "père").
+    """
+    matches = list(charset_normalizer.from_bytes(sample))
+    if not matches:
         return None
-    tied = {m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)}
-    return next((name for name in PREFERRED if name in tied), best.encoding)
+    least = min(m.chaos for m in matches)
+    calm = [m for m in matches if m.chaos == least]
+    most = max(m.coherence for m in calm)
+    # a match stands for every encoding that reads the sample alike (cp1252 hides behind cp1250 for "café")
+    tied = [name for m in calm if m.coherence == most for name in (m.encoding, *m.could_be_from_charset)]
+    return next((name for name in PREFERRED if name in tied), tied[0])
 
 
 class Decoder:
