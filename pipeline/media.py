@@ -47,9 +47,14 @@ def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def body_type(content_type: str | None) -> str:
+    """The media type a request body is read as, by its Content-Type: MessagePack, CBOR, or else JSON."""
+    return _READ.get(_media_type(content_type), JSON)
+
+
 def decode(body: bytes, content_type: str | None) -> Any:
     """The request body as JSON-like values; raises BodyError. An empty body is None."""
-    kind = _READ.get(_media_type(content_type), JSON)
+    kind = body_type(content_type)
     if not body:
         return None
     if kind == JSON:
