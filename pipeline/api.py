@@ -34,9 +34,8 @@ _CSV_HEADERS = {"Content-Disposition": 'attachment; filename="data.csv"'}
 
 def _answer(body: Any, kind: str, status: int = 200) -> web.Response:
     """``body`` written as ``kind`` (a media type :func:`pipeline.media.negotiate` chose)."""
-    return web.Response(body=media.encode(body, kind), status=status, headers=_CSV_HEADERS if kind == media.CSV
-                        else None, content_type=media.CONTENT_TYPES[kind].split(";")[0],
-                        charset="utf-8" if kind == media.CSV else None)
+    headers = {"Content-Type": media.CONTENT_TYPES[kind], **(_CSV_HEADERS if kind == media.CSV else {})}
+    return web.Response(body=media.encode(body, kind), status=status, headers=headers)
 
 
 def _operation(raw: request_body.Body, content_type: str | None, limit: int) -> Any:
