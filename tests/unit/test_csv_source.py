@@ -58,6 +58,8 @@ def test_batches_resume_exactly_where_they_end():
     (b"id,name\n1,caf\xc3\xa9\n2,caf\xe9\n", "line 3 (byte offset 21) is not valid UTF-8, though the lines before it "
                                              "are: the file mixes encodings; give the operation an \"encoding\""),
     ("id,name\n1,café\n".encode("utf-16"), "the file is UTF-16 (it starts with a byte order mark): convert it"),
+    (b"id,name\n1," + bytes(range(0x80, 0x100)) * 3 + b"\n", "line 2 (byte offset 8) is not UTF-8 and its encoding "
+     "could not be determined (no text encoding reads it): give the operation an \"encoding\" field"),
 ])
 def test_broken_files_name_the_line(data, message):
     with pytest.raises(CsvError) as err:
