@@ -23,9 +23,9 @@ from ..jobs.events import emit, event, split_done
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
+from ..records import DataChunks
 from ..shard.splitter import Splitter
 from ..sources.base import SourcePartition
-from ..records import DataChunks
 from ..sources.data import ChunkedDataSource, DataSource
 from ..sources.file import FileSource
 from ..sources.s3 import S3Source
