@@ -150,7 +150,7 @@ def test_no_password_hash_leaves_the_worker(worker):
                admin.ok({"operation": "sql", "sql": "SELECT * FROM system.hdb_user"}),
                admin.ok({"operation": "describe_database", "database": "system"})]
     stored = [json.loads(r) for r in read_everything(worker.settings, "auth") if b'"username":"carl"' in r]
-    assert stored and all(r["hash"].startswith("scrypt$") for r in stored)  # the hash is in the auth topic ...
+    assert stored and all(r["hash"].startswith("scrypt-sha256$") for r in stored)  # the hash is in the auth topic ...
     text = json.dumps(answers)
     assert all(r["hash"] not in text for r in stored)  # ... and in no answer
     assert SECRET not in text and SECRET not in worker.log_text()
