@@ -15,7 +15,7 @@ import asyncio
 import base64
 import binascii
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -63,6 +63,8 @@ class Api:
         self.settings = settings
         self._spool = settings.data_dir / "tmp" / "bodies"
         self._runner: web.AppRunner | None = None
+        #: what else registers routes on the API's application (the worker's console: health, metrics, jobs page)
+        self.extensions: list[Callable[[web.Application], None]] = []
 
     async def principal_of(self, request: web.Request) -> Principal | None:
         """The user the request's Basic credentials authenticate, or None."""
@@ -104,6 +106,8 @@ class Api:
         request_body.clear(self._spool)
         app = web.Application(client_max_size=self.settings.max_body_bytes)
         app.router.add_post("/", self.handle)
+        for extend in self.extensions:
+            extend(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port).start()

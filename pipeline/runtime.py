@@ -12,12 +12,14 @@ import logging
 from .auth.directory import Directory
 from .catalog import Catalog
 from .config import Settings
+from .jobs.events import WORKER_NAME
 from .jobs.view import JobsView
 from .kafka.bus import Bus
 from .kafka.exceptions import TopicMismatch
 from .kafka.localstate import LocalState
 from .kafka.logview import LogView
 from .kafka.replies import Replies
+from .metrics import Metrics
 from .shard.stores import ShardStores
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Worker:
         self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
         self.replies = Replies(self.bus)
         self.stores = ShardStores(settings.data_dir / "shards")
+        self.metrics = Metrics(WORKER_NAME)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:

@@ -50,8 +50,9 @@ class Operations:
         self.authorizer = Authorizer(worker.catalog)
         scanner = Scanner(worker.bus, worker.replies, shards, system_views(worker))
         self.jobs = JobOperations(self.tables, worker.bus, worker.jobs, worker.jobs_log, settings.allowed_dirs)
-        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log)
-        self.exports = Exports(settings, worker.bus, self.tables, scanner)
+        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log,
+                           worker.metrics)
+        self.exports = Exports(settings, worker.bus, self.tables, scanner, worker.metrics)
         self.deletes = Deletes(worker.bus, self.tables, shards)
         self.intake = Intake(worker.bus, worker.jobs, worker.jobs_log, self.call, self.run_job)
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {

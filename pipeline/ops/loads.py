@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from .. import codec
@@ -23,6 +24,7 @@ from ..jobs.events import emit, event, split_done
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
+from ..metrics import Metrics
 from ..records import DataChunks
 from ..shard.splitter import Splitter
 from ..sources.base import SourcePartition
@@ -36,7 +38,7 @@ from .tables import Tables
 
 class Loads:
     def __init__(self, settings: Settings, bus: Bus, tables: Tables, authorizer: Authorizer, jobs: JobsView,
-                 jobs_log: LogView) -> None:
+                 jobs_log: LogView, metrics: Metrics) -> None:
         self.settings = settings
         self.bus = bus
         self.shards = settings.shard_partitions
@@ -44,6 +46,7 @@ class Loads:
         self.authorizer = authorizer
         self.jobs = jobs
         self.jobs_log = jobs_log
+        self.metrics = metrics
 
     async def run(self, job_id: str, op: dict, principal: Principal | None, resumed: bool,
                   checkpoint: dict | None) -> None:
@@ -64,6 +67,7 @@ class Loads:
         done = checkpoint["batches"] if checkpoint else 0
         sent_before = checkpoint["commands"] if checkpoint else [0] * self.shards
         source = source_for(op, settings, self.bus, checkpoint["source"] if checkpoint else None)
+        read_from = source_offset(source)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(source)
@@ -82,19 +86,30 @@ class Loads:
                     await self.tables.register_attributes(table, set(names))
                     seen.update(names)
                 await splitter.add(records)
+                read_to = source_offset(source)
+                self.metrics.rows_parsed(op["operation"], len(records))
+                self.metrics.bytes_read(op["operation"], read_to - read_from)
+                read_from = read_to
                 done += 1
                 if done % settings.checkpoint_batches == 0:
                     state = await splitter.checkpoint()
                     await emit(self.bus, event(job_id, "SPLIT_PROGRESS", parsed=state["parsed"], detail=codec.dumps(
                         {**state, "batches": done, "source": source.snapshot()})), wait=True)
+                    waiting = time.perf_counter()
                     await self.jobs_log.wait_for(self.jobs.caught_up(
                         job_id, done - settings.checkpoint_batches, sent_before))
+                    self.metrics.checkpoint_waited(time.perf_counter() - waiting)
                     sent_before = state["commands"]
                 records = await loop.run_in_executor(None, source.next_batch)
         commands = await splitter.finish()
         read = source.snapshot() or {}
         await emit(self.bus, split_done(job_id, splitter.parsed, commands,
                                         {k: read[k] for k in ("ragged", "ragged_lines", "encoding") if k in read}))
+
+
+def source_offset(source: SourcePartition) -> int:
+    """How far into its bytes a CSV source has read (0 for a JSON source, whose reader keeps no byte offset)."""
+    return int((source.snapshot() or {}).get("offset", 0))
 
 
 def resume_point(checkpoint: dict | None) -> str:

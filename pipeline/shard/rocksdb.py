@@ -218,6 +218,14 @@ class ShardStore(Store):
     def estimated_records(self) -> int:
         return self.db.property_int_value("rocksdb.estimate-num-keys") or 0
 
+    def memory(self) -> dict[str, int]:
+        """This store's memtables and table readers; ``block_cache`` is the cache every store of the process
+        shares (:data:`_block_cache`), the same figure from each."""
+        value = self.db.property_int_value
+        return {"memtables": value("rocksdb.cur-size-all-mem-tables") or 0,
+                "table_readers": value("rocksdb.estimate-table-readers-mem") or 0,
+                "block_cache": value("rocksdb.block-cache-usage") or 0}
+
     def skip(self, offset: int) -> None:
         """Record a command that changes nothing (so its offset is not replayed)."""
         self._commit(WriteBatch(raw_mode=True), offset, Result(), keep_result=False)

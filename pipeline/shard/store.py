@@ -114,6 +114,10 @@ class Store(abc.ABC):
         """About how many records the store holds (for the worker's start-up log)."""
 
     @abc.abstractmethod
+    def memory(self) -> dict[str, int]:
+        """Bytes of memory the store holds, by kind (for the worker's metrics)."""
+
+    @abc.abstractmethod
     def checkpoint(self, directory: Path) -> None:
         """A consistent copy of the store, offsets included, in a new ``directory`` (a snapshot)."""
 
