@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Client, WorkerProcess, job_events, settings_env, wait_until
+from harness import REPO, Client, WorkerProcess, job_events, settings_env, wait_until
 
 ROWS = 20_000
 SECRET = "hunter2-s3cret"
@@ -156,6 +157,10 @@ def test_metrics_add_up_to_the_jobs_exact_counts(worker, base, ratings):
     exported = scrape(base)
     assert delta(exported, after, "harper_pipeline_rows_exported_total{format=\"csv\",operation=\"export_local\"}") \
         == ROWS
+    # the Grafana dashboard queries only series the worker has
+    dashboard = (REPO / "docs" / "grafana-dashboard.json").read_text()
+    served = {series.split("{")[0] for series in exported}
+    assert set(re.findall(r"harper_pipeline_\w+", dashboard)) <= served
 
 
 def test_secrets_reach_neither_the_metrics_nor_the_jobs_page(worker, base):
@@ -235,6 +240,7 @@ def test_the_jobs_page_shows_a_load_live_to_100_percent_in_chromium(worker, base
             return state if state and state["value"] == "100" and state["message"] == message else None
         state = wait_until(finished, "the job's row at 100% with its message", timeout=120)
         assert state["status"] == "COMPLETE" and state["rate"] != ""
+        assert "IN_PROGRESS" in seen  # drawn running, then finished, by the live feed: the page was never reloaded
         assert driver.find_elements("css selector", row)  # still there, and not drawn twice
         assert len(driver.find_elements("css selector", row)) == 1
         finished_row = driver.find_element("css selector", row)
