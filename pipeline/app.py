@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> faust.App:
     api = Api(operations, worker.directory, settings)
     console = Console(worker, api.principal_of)
     api.extensions.append(console.add_routes)
-    shard_log = settings.topic_prefix + "shard-log"
+    shard_log = worker.bus.topic("shard-log")
 
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,

@@ -30,7 +30,7 @@ class Metrics:
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         r = self.registry
         self._rows_parsed = Counter(
             "harper_pipeline_rows_parsed", "Records read from a load's source and handed to the splitter.",
