@@ -134,6 +134,7 @@ def test_metrics_add_up_to_the_jobs_exact_counts(worker, base, ratings):
     after = scrape(base)
     parsed = "harper_pipeline_rows_parsed_total{operation=\"csv_file_load\"}"
     written = "harper_pipeline_rows_written_total{command=\"WRITE_BATCH\"}"
+    assert during  # the job is IN_PROGRESS from the answer that names it: scraped at least once while running
     for sample in during:  # a scrape during the load sees part of it, never more than the whole
         assert 0 <= delta(sample, before, parsed) <= ROWS and 0 <= delta(sample, before, written) <= ROWS
     assert delta(after, before, parsed) == ROWS
