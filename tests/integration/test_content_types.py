@@ -2,17 +2,14 @@
 CSV answers for ``Accept: text/csv``, Harper's 406, and bodies that cannot be read."""
 from __future__ import annotations
 
-import base64
 import csv
 import io
-import urllib.error
-import urllib.request
 
 import cbor2
 import msgpack
 import pytest
 
-from harness import WorkerProcess
+from harness import WorkerProcess, http
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +25,8 @@ def worker(module_settings, tmp_path_factory):
 
 def post(worker, body: bytes, content_type: str | None = None, accept: str | None = None,
          auth: str | None = "admin:password") -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(worker.client.url, data=body, method="POST")
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    if accept:
-        request.add_header("Accept", accept)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+    headers = {name: value for name, value in (("Content-Type", content_type), ("Accept", accept)) if value}
+    return http(worker.client.url, body, headers, auth)
 
 
 SEARCH = {"operation": "search_by_hash", "database": "media", "table": "items", "hash_values": [1, 2],

@@ -13,12 +13,11 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from harness import REPO, Client, WorkerProcess, job_events, settings_env, wait_until
+from harness import REPO, Client, WorkerProcess, http, job_events, settings_env, wait_until
 
 ROWS = 20_000
 SECRET = "hunter2-s3cret"
@@ -27,14 +26,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 def get(url: str, auth: str | None = "admin:password") -> tuple[int, dict, bytes]:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+    return http(url, auth=auth, timeout=30)
 
 
 @pytest.fixture(scope="module")
