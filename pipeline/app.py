@@ -21,6 +21,7 @@ from .ops.dispatch import Operations
 from .records import JobEvent
 from .runtime import Worker
 from .shard.writer import ShardWriter
+from .web import Console
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ def create_app(settings: Settings) -> faust.App:
     )
     worker = Worker(settings)
     operations = Operations(worker)
-    writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile)
+    writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
     api = Api(operations, worker.directory, settings)
+    console = Console(worker, api.principal_of)
+    api.extensions.append(console.add_routes)
+    shard_log = worker.bus.topic("shard-log")
 
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
@@ -59,13 +63,22 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.task
     async def start_worker() -> None:
+        await api.start()  # operations wait for the worker (503) but /health and readiness answer at once
         await worker.start()
-        await api.start()
 
     @app.on_before_shutdown.connect
     async def stop_worker(app: faust.App, **kwargs) -> None:
         await api.stop()
+        await console.stop()
         await worker.stop()
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set, **kwargs) -> None:
+        console.assigned(tp.partition for tp in assigned if tp.topic == shard_log)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set, **kwargs) -> None:
+        console.revoked()
 
     @app.agent(source("operations"), concurrency=INTAKE_CONCURRENCY)
     async def intake(stream):

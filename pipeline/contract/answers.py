@@ -33,6 +33,31 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
+def no_audit_log_message(database: str, table: str) -> str:
+    """Ours: delete_audit_logs_before on a table here (``audit`` is false: ``shard-log`` is the only history)."""
+    return (f"no audit log to delete: table '{database}.{table}' keeps no audit log here "
+            "(its history is the shard-log topic, which is never trimmed)")
+
+
+def load_result(source: dict | None) -> dict | None:
+    """Ours, beside Harper's message: how a load's source was read, when there is something to know.
+
+    ``source`` is where the reader ended (its position): how many rows had
+    more cells than the header (their extra cells are kept in
+    ``__parsed_extra``, as Harper keeps them) and on which lines the first
+    were, and the text encoding when it is not UTF-8 (detected, or the
+    operation's ``encoding``). None otherwise: the job record is Harper's.
+    """
+    source = source or {}
+    result: dict = {}
+    if source.get("ragged"):
+        result["rows_with_extra_cells"] = source["ragged"]
+        result["first_lines_with_extra_cells"] = source.get("ragged_lines", [])
+    if source.get("encoding") not in (None, "utf-8", "ascii"):
+        result["encoding"] = source["encoding"]
+    return result or None
+
+
 def resume_failed(point: str, reason: str) -> str:
     """Ours: a load whose worker stopped could not read its source again to carry on."""
     return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "
@@ -103,6 +128,14 @@ def dropped_database_message(database: str) -> str:
     return f"successfully deleted '{database}'"
 
 
+def created_attribute_message(database: str, table: str, attribute: str) -> str:
+    return f"attribute '{database}.{table}.{attribute}' successfully created."
+
+
+def dropped_attribute_message(attribute: str) -> str:
+    return f"successfully deleted attribute '{attribute}'"
+
+
 def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[str]) -> dict:
     """``shown``: the attributes the caller's role may see."""
     attributes = []
@@ -114,7 +147,7 @@ def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[st
             entry.update(indexed=True)
         attributes.append(entry)
     return {"schema": table.database, "name": table.name, "hash_attribute": table.primary_key,
-            "audit": False, "schema_defined": False, "attributes": attributes, "record_count": record_count,
+            "audit": False, "schema_defined": table.view, "attributes": attributes, "record_count": record_count,
             "db_size": 0, "table_size": 0, "db_audit_size": 0}
 
 

@@ -44,8 +44,10 @@ def event(job_id: str, kind: str, status: str = IN_PROGRESS, *, message: Any = N
                     result=redact.text(result_text) if result_text else result_text, **fields)
 
 
-def split_done(job_id: str, parsed: int, commands: list[int]) -> JobEvent:
-    return event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands)
+def split_done(job_id: str, parsed: int, commands: list[int], source: dict | None = None) -> JobEvent:
+    """``source``: where a load's source reader ended (its position), for the job's result."""
+    return event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands,
+                 detail=codec.dumps(source) if source else None)
 
 
 async def emit(bus: Bus, ev: JobEvent, wait: bool = False) -> None:

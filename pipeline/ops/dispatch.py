@@ -16,7 +16,8 @@ from typing import Any, Callable
 from ..auth.directory import Principal
 from ..auth.policy import Authorizer
 from ..contract.errors import INVALID_JSON, MISSING_OPERATION, operation_not_found
-from ..contract.operations import DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
+from ..contract.names import with_numeric_names
+from ..contract.operations import AUDIT, DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
 from ..contract.permissions import SUPER_USER_ONLY
 from ..contract.validate_jobs import validate_job
 from ..contract.validate_sql import DML, parse, references, validate_sql
@@ -33,6 +34,7 @@ from .jobs import JobOperations
 from .loads import Loads
 from .reads import Reads
 from .snapshot import Snapshots
+from .system import system_views
 from .tables import Tables
 from .users import UserOperations
 from .writes import Writes
@@ -46,10 +48,11 @@ class Operations:
         self.directory = worker.directory
         self.tables = Tables(worker.catalog, worker.catalog_log, settings.max_attributes)
         self.authorizer = Authorizer(worker.catalog)
-        scanner = Scanner(worker.bus, worker.replies, shards)
+        scanner = Scanner(worker.bus, worker.replies, shards, system_views(worker))
         self.jobs = JobOperations(self.tables, worker.bus, worker.jobs, worker.jobs_log, settings.allowed_dirs)
-        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log)
-        self.exports = Exports(settings, worker.bus, self.tables, scanner)
+        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log,
+                           worker.metrics)
+        self.exports = Exports(settings, worker.bus, self.tables, scanner, worker.metrics)
         self.deletes = Deletes(worker.bus, self.tables, shards)
         self.intake = Intake(worker.bus, worker.jobs, worker.jobs_log, self.call, self.run_job)
         self.reads = Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory)
@@ -85,7 +88,7 @@ class Operations:
         if handler is None and name not in JOB_OPERATIONS and name not in SUPER_USER_ONLY:
             raise operation_not_found(name)
         await self.tables.catch_up()  # see catalog changes made through any worker
-        op = self.authorizer.narrow(op, principal)
+        op = self.authorizer.narrow(with_numeric_names(op), principal)
         self.authorizer.check(op, principal, references)  # Harper checks permissions before anything else
         if name in JOB_OPERATIONS:
             return await self.jobs.submit(op, principal.username if principal else None)
@@ -115,6 +118,8 @@ class Operations:
                 await self.exports.run(job_id, op, lambda table: self.authorizer.readable(principal, table))
             elif op["operation"] in DELETE_BEFORE:
                 await self.deletes.run(job_id, op)
+            elif op["operation"] in AUDIT:
+                await self.deletes.run_audit(job_id, op)
             else:
                 await self.loads.run(job_id, op, self.directory.principal(user), resumed, checkpoint)
         except Exception as err:  # noqa: BLE001 - the worker must survive any one job

@@ -18,6 +18,7 @@ from ..contract.answers import completed_job_message, export_result
 from ..contract.validate_jobs import validate_export, validate_export_s3
 from ..jobs.events import COMPLETE, emit, event, now_ms
 from ..kafka.bus import Bus
+from ..metrics import Metrics, counted
 from ..query.gather import Scanner, Spill
 from ..query.planner import plan
 from ..sinks.formats import FORMATS, WRITERS
@@ -27,11 +28,12 @@ from .tables import Tables
 
 
 class Exports:
-    def __init__(self, settings: Settings, bus: Bus, tables: Tables, scanner: Scanner) -> None:
+    def __init__(self, settings: Settings, bus: Bus, tables: Tables, scanner: Scanner, metrics: Metrics) -> None:
         self.settings = settings
         self.bus = bus
         self.tables = tables
         self.scanner = scanner
+        self.metrics = metrics
 
     async def run(self, job_id: str, op: dict,
                   readable: Callable[[TableDef], list[str] | None] | None = None) -> None:
@@ -47,6 +49,7 @@ class Exports:
         workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
         writer = WRITERS[op["format"]]
+        exported = self.metrics.exported_counter(op["operation"], op["format"])
         try:
             for i, spec in enumerate(planned.scans):
                 spills.append(Spill(workdir / f"scan-{i}", self.scanner.shards))
@@ -54,14 +57,14 @@ class Exports:
 
             def write_file() -> dict:
                 with AtomicFile(Path(op["file"])) as out:
-                    writer(planned.finish([s.rows() for s in spills]), out)
+                    writer(counted(planned.finish([s.rows() for s in spills]), exported), out)
                 return export_result(op["format"], op["file"])
 
             def write_object() -> dict:
                 bucket, key = op["s3"]["bucket"], op["object_key"]
                 try:
                     with S3Upload(s3.client(op["s3"], settings), bucket, key, settings.s3_part_bytes) as out:
-                        writer(planned.finish([s.rows() for s in spills]), out)
+                        writer(counted(planned.finish([s.rows() for s in spills]), exported), out)
                 except s3.S3_ERRORS as err:
                     raise s3.error(err, bucket, key) from None
                 return out.result

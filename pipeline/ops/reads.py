@@ -58,7 +58,8 @@ class Reads:
         return {t.name: await self._describe(t, principal) for t in self._visible(database, principal)}
 
     async def describe_all(self, op: dict, principal: Principal | None) -> dict:
-        visible = {db: self._visible(db, principal) for db in self.catalog.databases()}
+        # the system database is not part of describe_all, as in Harper (describe_database shows it)
+        visible = {db: self._visible(db, principal) for db in self.catalog.databases(views=False)}
         everything = principal is None or principal.super_user
         return {db: {t.name: await self._describe(t, principal) for t in tables}
                 for db, tables in visible.items() if tables or everything}

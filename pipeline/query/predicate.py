@@ -33,7 +33,10 @@ def _leaf(attribute: str, comparator: str, value: Any) -> Predicate:
     if comparator == "contains":
         text = str(value)
         return lambda row: (v := get(row)) is not _MISSING and v is not None and text in _text(v)
-    if comparator == "starts_with":
+    if comparator == "starts_with":  # Harper's NoSQL walks the index of strings: a number never starts with
+        text = str(value)
+        return lambda row: isinstance(v := get(row), str) and v.startswith(text)
+    if comparator == "text_starts_with":  # SQL's LIKE 'x%': any scalar, as text
         text = str(value)
         return lambda row: isinstance(v := get(row), (str, int, float)) and _text(v).startswith(text)
     if comparator == "ends_with":

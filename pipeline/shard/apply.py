@@ -32,6 +32,9 @@ def apply_to_store(store: Store, offset: int, command: ShardCommand) -> Result |
     if kind == "DROP_TABLE":
         store.drop_table(offset, database, table)
         return None
+    if kind == "DROP_ATTRIBUTE":
+        store.drop_attribute(offset, database, table, codec.loads(command.payload))
+        return None
     log.warning("unknown shard command", extra={"kind": kind, "job_id": command.job_id})
     store.skip(offset)
     return None

@@ -48,6 +48,31 @@ def test_comparators(comparator, value, ids):
     assert matching({"search_attribute": attribute, "search_type": comparator, "search_value": value}) == ids
 
 
+def test_starts_with_is_for_strings_but_like_reads_any_value_as_text():
+    """Harper's NoSQL ``starts_with`` (and search_by_value's ``0*``) walks the index of strings; SQL's LIKE does not."""
+    rows = [{"id": 1, "v": 0}, {"id": 2, "v": "011"}, {"id": 3, "v": "00011"}, {"id": 4, "v": 105}]
+    nosql_prefix = compile_predicate({"conditions": nosql.value_condition("v", "0*")})
+    like_prefix = compile_predicate({"conditions": {"search_attribute": "v", "search_type": "text_starts_with",
+                                                    "search_value": "0"}})
+    assert [r["id"] for r in rows if nosql_prefix(r)] == [2, 3]
+    assert [r["id"] for r in rows if like_prefix(r)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("conditions, operator, expected", [
+    ([("location", "contains"), ("group", "between")], "and", "group"),
+    ([("location", "starts_with")], "and", "location"),
+    ([("age", "greater_than"), ("location", "starts_with"), ("group", "equals")], "and", "group"),
+    ([("group", "equals"), ("id", "equals")], "and", "id"),
+    ([("group", "equals"), ("age", "equals")], "and", "group"),
+    ([("group", "equals"), ("age", "equals")], "or", None),
+])
+def test_conditions_are_answered_in_the_order_of_the_narrowest_one(conditions, operator, expected):
+    """Harper walks the index of the condition it estimates narrowest; its answer comes in that order."""
+    table = catalog().table("dev", "dog")
+    leaves = [{"search_attribute": a, "search_type": t, "search_value": 1} for a, t in conditions]
+    assert nosql.driving_attribute(table, operator, leaves) == expected
+
+
 def test_nested_groups():
     tree = {"operator": "or", "conditions": [
         {"search_attribute": "name", "search_type": "starts_with", "search_value": "A"},
