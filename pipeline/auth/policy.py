@@ -73,17 +73,15 @@ class TableAccess:
         return [a for a in self.table.attributes if self.may(a, ("read",))]
 
     def check(self, needs: Iterable[str], attributes: Iterable[str], attribute_needs: Iterable[str],
-              unauthorized: list, invalid: list, attributes_despite_table: bool = False) -> None:
+              unauthorized: list, invalid: list) -> None:
         """Add what the role lacks to ``unauthorized`` and what it cannot see to ``invalid``.
 
-        As in Harper, a missing table permission is the whole answer for that
-        table, unless ``attributes_despite_table`` (an SQL statement over several
-        databases, where Harper goes on to check the attributes too).
+        As in Harper, a missing table permission is the whole answer for that table.
         """
         database, name = self.table.database, self.table.name
         attribute_needs = tuple(attribute_needs)
         missing_table = [p for p in needs if self.perms.get(p) is not True]
-        if missing_table and not attributes_despite_table:
+        if missing_table:
             unauthorized.append(required_permissions(database, name, missing_table, []))
             return
         missing_attributes = []
@@ -96,7 +94,7 @@ class TableAccess:
                 continue
             if not self.attribute_visible(attribute):
                 invalid.append(attribute_missing(database, name, attribute))
-            elif self.attributes is not None and not missing_table:
+            elif self.attributes is not None:
                 if attribute in TIMESTAMPS and any(p != "read" for p in attribute_needs):
                     raise TIMESTAMPS_READ_ONLY()
                 lacking = [p for p in attribute_needs if self.attributes[attribute].get(p) is not True]
@@ -146,12 +144,10 @@ class Authorizer:
         invalid: list = []
         if name == "sql":
             read = sql_tables(op.get("sql")) if sql_tables else []
-            several = len({database for database, *_ in read}) > 1
             for database, table, attributes, need in read:
                 access = self.access(principal, database, table, invalid)
                 if access is not None:
-                    access.check((need,), attributes, (need,) if need != "delete" else (), unauthorized, invalid,
-                                 several)
+                    access.check((need,), attributes, (need,) if need != "delete" else (), unauthorized, invalid)
         elif name in ("describe_database", "describe_schema"):
             database = with_database(op)["database"]
             if not any(self.describe_filter(principal, t) for t in self.catalog.tables(database)):
