@@ -154,3 +154,19 @@ def test_no_password_hash_leaves_the_worker(worker):
     text = json.dumps(answers)
     assert all(r["hash"] not in text for r in stored)  # ... and in no answer
     assert SECRET not in text and SECRET not in worker.log_text()
+
+
+def test_sql_writes_to_the_system_database_get_harpers_refusals(worker):
+    """INSERT as Harper's permission answer, UPDATE and DELETE as "used internally" (answers of Harper 4.7),
+    for the super user too; nothing changes."""
+    inserted = worker.client.op({"operation": "sql",
+                                 "sql": "INSERT INTO system.hdb_user (username, role) VALUES ('eve', 'x')"})
+    assert inserted.status == 403 and inserted.body["unauthorized_access"] == [
+        {"schema": "system", "table": "hdb_user", "required_table_permissions": ["insert"],
+         "required_attribute_permissions": []}]
+    for sql in ("UPDATE system.hdb_job SET status = 'x' WHERE id IS NOT NULL",
+                "DELETE FROM system.hdb_job WHERE id IS NOT NULL"):
+        refused = worker.client.op({"operation": "sql", "sql": sql})
+        assert (refused.status, refused.body) == (403, {"error": DROP_SYSTEM}), sql
+    assert worker.client.ok(search("hdb_user", "username", "eve")) == []
+    assert "x" not in {job["status"] for job in worker.client.ok(search("hdb_job", "id"))}
