@@ -26,6 +26,7 @@ from .records import JobEvent
 from .runtime import Worker
 from .shard.writer import ShardWriter
 from .threads import DaemonExecutor
+from .web import Console
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,12 @@ def create_app(settings: Settings) -> faust.App:
     )
     worker = Worker(settings)
     operations = Operations(worker)
-    writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile)
+    writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
     runner = JobRunner(operations.intake, settings.jobs_per_worker)
     api = Api(operations, worker.directory, settings)
+    console = Console(worker, api.principal_of)
+    api.extensions.append(console.add_routes)
+    shard_log = worker.bus.topic("shard-log")
 
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
@@ -65,23 +69,29 @@ def create_app(settings: Settings) -> faust.App:
     @app.task
     async def start_worker() -> None:
         asyncio.get_running_loop().set_default_executor(DaemonExecutor())  # see pipeline.threads
+        await api.start()  # operations wait for the worker (503) but /health and readiness answer at once
         await worker.start()
         await recover(worker.bus, worker.jobs, worker.jobs_log)
-        await api.start()
 
     @app.on_partitions_assigned.connect
     async def assigned(app: faust.App, assigned: set, **kwargs) -> None:
         runner.assigned({tp.partition for tp in assigned if tp.topic == operations_topic})
+        console.assigned(tp.partition for tp in assigned if tp.topic == shard_log)
 
     @app.on_before_shutdown.connect
     async def stop_worker(app: faust.App, **kwargs) -> None:
         # Jobs first, whatever they are doing: they resume on the workers that get their partitions. Then
         # the agents, so nothing uses the producer or a shard store when the worker closes them.
         await api.stop()
+        await console.stop()
         await runner.stop()
         for agent in (intake, shard_writer, tracker):
             await agent.stop()
         await worker.stop()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set, **kwargs) -> None:
+        console.revoked()
 
     @app.agent(source("operations"))
     async def intake(stream):

@@ -22,6 +22,8 @@ class TableDef:
     created: float = 0.0
     #: attribute name -> epoch ms it was first seen (insertion order kept)
     attributes: dict[str, float] = field(default_factory=dict)
+    #: a read-only table whose rows a worker's in-memory view serves (the system database), not the shards
+    view: bool = False
 
     @property
     def qualified(self) -> str:
@@ -37,13 +39,23 @@ class Catalog:
     def __init__(self) -> None:
         self._databases: dict[str, float] = {}
         self._tables: dict[tuple[str, str], TableDef] = {}
+        self._views: set[str] = set()
+
+    def define_view(self, database: str, table: str, primary_key: str, attributes: Iterable[str]) -> None:
+        """A read-only table served by a view (the system database): defined in every worker at start,
+        never recorded on the topic, and never changed or dropped by a catalog record."""
+        self._views.add(database)
+        self._databases.setdefault(database, 0.0)
+        self._tables[(database, table)] = TableDef(database, table, primary_key, 0.0,
+                                                   dict.fromkeys(attributes, 0.0), view=True)
 
     # ---- reads -------------------------------------------------------------
     def has_database(self, database: str) -> bool:
         return database in self._databases
 
-    def databases(self) -> list[str]:
-        return sorted(self._databases)
+    def databases(self, views: bool = True) -> list[str]:
+        """Every database; ``views=False``: only those that hold data (not the system database)."""
+        return sorted(d for d in self._databases if views or d not in self._views)
 
     def table(self, database: str, table: str) -> TableDef | None:
         return self._tables.get((database, table))
@@ -62,9 +74,14 @@ class Catalog:
                                        "primary_key": primary_key, "created": created}
 
     @staticmethod
-    def attribute_record(database: str, table: str, attribute: str, created: float) -> tuple[str, dict]:
-        return f"{database}/{table}/{attribute}", {"kind": "attribute", "database": database, "table": table,
-                                                   "attribute": attribute, "created": created}
+    def attribute_key(database: str, table: str, attribute: str) -> str:
+        return f"{database}/{table}/{attribute}"
+
+    @classmethod
+    def attribute_record(cls, database: str, table: str, attribute: str, created: float) -> tuple[str, dict]:
+        return cls.attribute_key(database, table, attribute), {"kind": "attribute", "database": database,
+                                                               "table": table, "attribute": attribute,
+                                                               "created": created}
 
     def new_attribute_records(self, tdef: TableDef, names: Iterable[str], now: float) -> list[tuple[str, dict]]:
         return [self.attribute_record(tdef.database, tdef.name, n, now)
@@ -73,7 +90,7 @@ class Catalog:
     def drop_table_keys(self, database: str, table: str) -> list[str]:
         tdef = self._tables.get((database, table))
         attrs = tdef.attributes if tdef else {}
-        return [f"{database}/{table}/{a}" for a in attrs] + [f"{database}/{table}"]
+        return [self.attribute_key(database, table, a) for a in attrs] + [f"{database}/{table}"]
 
     def drop_database_keys(self, database: str) -> list[str]:
         keys: list[str] = []
@@ -82,8 +99,10 @@ class Catalog:
         return keys + [database]
 
     def apply(self, key: str, value: dict[str, Any] | None) -> None:
-        """Fold one catalog record (``value`` None is a tombstone)."""
+        """Fold one catalog record (``value`` None is a tombstone); the views' database is not the topic's."""
         parts = key.split("/")
+        if parts[0] in self._views:
+            return
         if value is None:
             if len(parts) == 1:
                 self._databases.pop(parts[0], None)

@@ -50,7 +50,8 @@ def _now_ms() -> float:
 
 @dataclass(frozen=True)
 class ShardCommand(AvroRecord):
-    """One command of a shard's log: WRITE_BATCH, DELETE_KEYS, DELETE_BEFORE, SCAN, DROP_TABLE or EPOCH."""
+    """One command of a shard's log: WRITE_BATCH, DELETE_KEYS, DELETE_BEFORE, SCAN, DROP_TABLE, DROP_ATTRIBUTE,
+    EPOCH, or an SQL UPDATE/DELETE evaluated on the shard's rows (SQL_UPDATE, SQL_DELETE)."""
 
     TOPIC: ClassVar[str] = "shard-log"
 
@@ -65,7 +66,8 @@ class ShardCommand(AvroRecord):
     action: str | None = None
     #: epoch ms: the write's __updatedtime__ (and __createdtime__ of new records)
     txn_time: float = field(default_factory=_now_ms)
-    #: JSON: the records (WRITE_BATCH), the keys (DELETE_KEYS) or the scan spec (SCAN); the log's name (EPOCH)
+    #: JSON: the records (WRITE_BATCH), the keys (DELETE_KEYS), the scan spec (SCAN), the attribute
+    #: (DROP_ATTRIBUTE), the statement (SQL_UPDATE, SQL_DELETE: query.dml.DmlSpec); the log's name (EPOCH)
     payload: bytes = b""
     #: DELETE_BEFORE: delete the records created before this epoch ms
     before: float | None = None

@@ -12,12 +12,14 @@ import logging
 from .auth.directory import Directory
 from .catalog import Catalog
 from .config import Settings
+from .jobs.events import WORKER_NAME
 from .jobs.view import JobsView
 from .kafka.bus import Bus
 from .kafka.exceptions import TopicMismatch
 from .kafka.localstate import LocalState
 from .kafka.logview import LogView
 from .kafka.replies import Replies
+from .metrics import Metrics
 from .shard.stores import ShardStores
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Worker:
         self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
         self.replies = Replies(self.bus)
         self.stores = ShardStores(settings.data_dir / "shards")
+        self.metrics = Metrics(WORKER_NAME)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -55,7 +58,7 @@ class Worker:
             raise TopicMismatch(f"shard-log has {shards} partitions but {self.settings.shard_partitions} are "
                                 "configured; recreate it or change the partition setting")
         self.stores.open_existing()
-        tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases())
+        tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases(views=False))
         self.ready.set()
         log.info("worker ready", extra={"shards": shards, "data_dir": str(self.settings.data_dir),
                                         "tables": tables, "records_estimated": self.stores.estimated_records()})

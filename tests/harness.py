@@ -69,6 +69,21 @@ def cli(settings: Settings, *args: str, timeout: float = 120) -> subprocess.Comp
                           capture_output=True, text=True, timeout=timeout)
 
 
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
+         auth: str | None = "admin:password", timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request (a POST when there is ``data``) with Basic ``auth``: status, headers and body, errors too."""
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
 @dataclass
 class Answer:
     status: int

@@ -13,15 +13,17 @@ from ..catalog import TIMESTAMPS, Catalog, TableDef
 from ..contract.answers import database_missing, table_missing
 from ..contract.names import with_database
 from ..contract.operations import EXPORTS, LOADS
-from ..contract.permissions import (ATTRIBUTE_PERMISSIONS, SUPER_USER_ONLY, TABLE_PERMISSIONS, attribute_missing,
-                                    load_permissions, not_authorized, required_permissions, restricted)
+from ..contract import system
+from ..contract.permissions import (ATTRIBUTE_PERMISSIONS, SUPER_USER_ONLY, TABLE_PERMISSIONS, TIMESTAMPS_READ_ONLY,
+                                    attribute_missing, load_permissions, not_authorized, required_permissions,
+                                    restricted)
 from .directory import Principal
 
 # ---- what an operation needs ------------------------------------------------------------------
 _TABLE_NEEDS = {
     "insert": ("insert",), "update": ("update",), "upsert": ("insert", "update"), "delete": ("delete",),
     "search_by_hash": ("read",), "search_by_id": ("read",), "search_by_value": ("read",),
-    "search_by_conditions": ("read",), "describe_table": (),
+    "search_by_conditions": ("read",), "describe_table": (), "create_attribute": ("insert",),
 }
 _ATTRIBUTE_NEEDS = {"insert": ("insert",), "update": ("update",), "upsert": ("insert", "update"),
                     "search_by_hash": ("read",), "search_by_id": ("read",), "search_by_value": ("read",),
@@ -29,7 +31,13 @@ _ATTRIBUTE_NEEDS = {"insert": ("insert",), "update": ("update",), "upsert": ("in
 
 
 class TableAccess:
-    """What one role may do with one table: its table permissions and, if listed, per-attribute ones."""
+    """What one role may do with one table: its table permissions and, if listed, per-attribute ones.
+
+    When a role lists attribute permissions for a table, an attribute it does
+    not list may do nothing, the timestamps included (they may be listed for
+    ``read`` only), and the primary key may do what any listed attribute may
+    do unless it is listed itself (Harper's permission translation).
+    """
 
     def __init__(self, table: TableDef, perms: dict | None) -> None:
         self.table = table
@@ -38,22 +46,25 @@ class TableAccess:
         self.attributes: dict[str, dict] | None = None
         if listed:
             self.attributes = {e["attribute_name"]: e for e in listed if isinstance(e, dict)}
-            # the primary key may do what any listed attribute may do (as in Harper)
-            self.attributes[table.primary_key] = {p: any(e.get(p) is True for e in listed)
-                                                  for p in ATTRIBUTE_PERMISSIONS}
+            for name in TIMESTAMPS:
+                if name in self.attributes:
+                    self.attributes[name] = {"read": self.attributes[name].get("read") is True}
+            if table.primary_key not in self.attributes:
+                self.attributes[table.primary_key] = {p: any(e.get(p) is True for e in self.attributes.values())
+                                                      for p in ATTRIBUTE_PERMISSIONS}
 
     @property
     def visible(self) -> bool:
         return any(self.perms.get(p) is True for p in TABLE_PERMISSIONS)
 
     def attribute_visible(self, name: str) -> bool:
-        if self.attributes is None or name in TIMESTAMPS:
+        if self.attributes is None:
             return True
         entry = self.attributes.get(name)
         return entry is not None and any(entry.get(p) is True for p in ATTRIBUTE_PERMISSIONS)
 
     def may(self, name: str, needs: Iterable[str]) -> bool:
-        if self.attributes is None or name in TIMESTAMPS:
+        if self.attributes is None:
             return True
         entry = self.attributes.get(name) or {}
         return all(entry.get(p) is True for p in needs)
@@ -63,20 +74,29 @@ class TableAccess:
 
     def check(self, needs: Iterable[str], attributes: Iterable[str], attribute_needs: Iterable[str],
               unauthorized: list, invalid: list) -> None:
+        """Add what the role lacks to ``unauthorized`` and what it cannot see to ``invalid``.
+
+        As in Harper, a missing table permission is the whole answer for that table.
+        """
         database, name = self.table.database, self.table.name
         attribute_needs = tuple(attribute_needs)
         missing_table = [p for p in needs if self.perms.get(p) is not True]
+        if missing_table:
+            unauthorized.append(required_permissions(database, name, missing_table, []))
+            return
         missing_attributes = []
-        for attribute in dict.fromkeys(attributes):
-            if attribute == "*" and self.attributes is not None and not missing_table:
-                hidden = [a for a in self.table.attributes if not self.may(a, attribute_needs)]
-                missing_attributes += [{"attribute_name": a, "required_permissions": list(attribute_needs)}
-                                       for a in hidden]
-            if attribute == "*" or attribute in TIMESTAMPS:
+        named: list[str] = []
+        for attribute in attributes:
+            # ``alias.*`` of SQL stands for each attribute; a bare ``*`` is narrowed to the readable ones before
+            named += [a for a in self.table.attributes if a not in TIMESTAMPS] if attribute == ".*" else [attribute]
+        for attribute in dict.fromkeys(named):
+            if attribute == "*":
                 continue
             if not self.attribute_visible(attribute):
                 invalid.append(attribute_missing(database, name, attribute))
-            elif self.attributes is not None and not missing_table:
+            elif self.attributes is not None:
+                if attribute in TIMESTAMPS and any(p != "read" for p in attribute_needs):
+                    raise TIMESTAMPS_READ_ONLY()
                 lacking = [p for p in attribute_needs if self.attributes[attribute].get(p) is not True]
                 if lacking:
                     missing_attributes.append({"attribute_name": attribute, "required_permissions": lacking})
@@ -106,7 +126,9 @@ class Authorizer:
         return access
 
     def check(self, op: dict, principal: Principal | None, sql_tables=None) -> None:
-        """Raise Harper's 403 when ``principal`` may not run ``op``; None (no credentials) is trusted."""
+        """Raise Harper's 403 when ``principal`` may not run ``op``; None (no credentials) is trusted, except
+        that nobody changes the system database."""
+        self._check_system(op, principal, sql_tables)
         if principal is None or principal.super_user:
             return
         name = op.get("operation")
@@ -121,14 +143,22 @@ class Authorizer:
         unauthorized: list = []
         invalid: list = []
         if name == "sql":
-            for database, table, attributes in sql_tables(op.get("sql")) if sql_tables else []:
+            read = sql_tables(op.get("sql")) if sql_tables else []
+            for database, table, attributes, need in read:
                 access = self.access(principal, database, table, invalid)
                 if access is not None:
-                    access.check(("read",), attributes, ("read",), unauthorized, invalid)
+                    access.check((need,), attributes, (need,) if need != "delete" else (), unauthorized, invalid)
         elif name in ("describe_database", "describe_schema"):
             database = with_database(op)["database"]
             if not any(self.describe_filter(principal, t) for t in self.catalog.tables(database)):
                 invalid.append(database_missing(database))
+        elif name == "describe_table":
+            op = with_database(op)
+            table = self.catalog.table(op["database"], op["table"]) if isinstance(op.get("table"), str) else None
+            if table is not None and self.describe_filter(principal, table) is None:
+                invalid.append(table_missing(op["database"], op["table"]))
+            elif table is None and isinstance(op.get("table"), str):
+                invalid.append(table_missing(op["database"], op["table"]))
         elif name in LOADS or name in _TABLE_NEEDS:
             op = with_database(op)
             if not isinstance(op.get("table"), str):
@@ -142,6 +172,34 @@ class Authorizer:
                                  _ATTRIBUTE_NEEDS.get(name, ()), unauthorized, invalid)
         if unauthorized or invalid:
             raise not_authorized(unauthorized, invalid)
+
+    def _check_system(self, op: dict, principal: Principal | None, sql_tables) -> None:
+        """The system database: changed by nobody, read and described by super users only (Harper's answers)."""
+        name = op.get("operation")
+        if name == "sql":
+            read = sql_tables(op.get("sql")) if sql_tables else []
+            for database, table, _, need in read:  # SQL's INSERT / UPDATE / DELETE into the system database
+                if database == system.SYSTEM and need != "read":
+                    raise system.refuse_change(need, table)
+            touched = [table for database, table, *_ in read if database == system.SYSTEM]
+        elif name in system.CHANGES or name in system.DESCRIBES or name in _TABLE_NEEDS:
+            scoped = with_database(op)
+            touched = [scoped.get("table")] if scoped["database"] == system.SYSTEM else []
+        else:
+            return
+        privileged = principal is None or principal.super_user
+        for table in touched:
+            if name in system.CHANGES:
+                raise system.refuse_change(name, table, op.get("action"))
+            if name in system.DESCRIBES:
+                if not privileged:
+                    raise system.refuse_metadata()
+                if name != "describe_table" or table is None:
+                    continue
+            if table not in system.TABLES:
+                raise system.refuse_unknown(table)
+            if not privileged:
+                raise system.refuse_read(table, _TABLE_NEEDS.get(name) or ("read",))
 
     def check_load_columns(self, principal: Principal | None, table: TableDef, names: Iterable[str],
                            action: str) -> None:
@@ -171,6 +229,13 @@ class Authorizer:
             return op
         op.pop("select", None)
         return {**op, "get_attributes": [a for a in wanted if a != "*"] + access.readable()}
+
+    def readable(self, principal: Principal | None, table: TableDef) -> list[str] | None:
+        """The attributes of ``table`` an SQL ``*`` shows ``principal``; None: all of them."""
+        access = self.describe_filter(principal, table)
+        if access is None or access.attributes is None:
+            return None
+        return access.readable()
 
     def describe_filter(self, principal: Principal | None, table: TableDef) -> TableAccess | None:
         """The access a describe shows a table with; None: the table is not shown."""

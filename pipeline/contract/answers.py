@@ -38,6 +38,31 @@ def lost_with_broker(operation: Any, reason: str) -> str:
     return f"{operation} was interrupted when the broker restarted and cannot be resumed: {reason}; resubmit it"
 
 
+def no_audit_log_message(database: str, table: str) -> str:
+    """Ours: delete_audit_logs_before on a table here (``audit`` is false: ``shard-log`` is the only history)."""
+    return (f"no audit log to delete: table '{database}.{table}' keeps no audit log here "
+            "(its history is the shard-log topic, which is never trimmed)")
+
+
+def load_result(source: dict | None) -> dict | None:
+    """Ours, beside Harper's message: how a load's source was read, when there is something to know.
+
+    ``source`` is where the reader ended (its position): how many rows had
+    more cells than the header (their extra cells are kept in
+    ``__parsed_extra``, as Harper keeps them) and on which lines the first
+    were, and the text encoding when it is not UTF-8 (detected, or the
+    operation's ``encoding``). None otherwise: the job record is Harper's.
+    """
+    source = source or {}
+    result: dict = {}
+    if source.get("ragged"):
+        result["rows_with_extra_cells"] = source["ragged"]
+        result["first_lines_with_extra_cells"] = source.get("ragged_lines", [])
+    if source.get("encoding") not in (None, "utf-8", "ascii"):
+        result["encoding"] = source["encoding"]
+    return result or None
+
+
 def resume_failed(point: str, reason: str) -> str:
     """Ours: a load whose worker stopped could not read its source again to carry on."""
     return (f"the worker running this job stopped; another worker took the job over to resume it {point}, "
@@ -108,6 +133,14 @@ def dropped_database_message(database: str) -> str:
     return f"successfully deleted '{database}'"
 
 
+def created_attribute_message(database: str, table: str, attribute: str) -> str:
+    return f"attribute '{database}.{table}.{attribute}' successfully created."
+
+
+def dropped_attribute_message(attribute: str) -> str:
+    return f"successfully deleted attribute '{attribute}'"
+
+
 def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[str]) -> dict:
     """``shown``: the attributes the caller's role may see."""
     attributes = []
@@ -119,7 +152,7 @@ def describe_table_answer(table: TableDef, record_count: int, shown: Iterable[st
             entry.update(indexed=True)
         attributes.append(entry)
     return {"schema": table.database, "name": table.name, "hash_attribute": table.primary_key,
-            "audit": False, "schema_defined": False, "attributes": attributes, "record_count": record_count,
+            "audit": False, "schema_defined": table.view, "attributes": attributes, "record_count": record_count,
             "db_size": 0, "table_size": 0, "db_audit_size": 0}
 
 
@@ -147,7 +180,7 @@ _SQL_SCOPE = "SQL reads only database.table references (and subqueries over them
 
 
 def sql_statement_refused(keyword: str) -> str:
-    return f"Only SELECT statements are supported here, not {keyword}"
+    return f"Only SELECT, INSERT, UPDATE and DELETE statements are supported here, not {keyword}"
 
 
 def sql_source_refused(source: str) -> str:

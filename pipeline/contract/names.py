@@ -27,6 +27,27 @@ def with_database(op: dict) -> dict:
     return op
 
 
+#: the operations whose database and table Harper also accepts as numbers (``"schema": 123, "table": 4``)
+NUMERIC_NAMES = frozenset({"insert", "update", "upsert", "delete"})
+
+
+def with_numeric_names(op: dict) -> dict:
+    """``op`` with the numbers Harper accepts as database and table names turned into the names they spell.
+
+    Done before the permission check, so that the check sees the table the operation will write.
+    """
+    if op.get("operation") not in NUMERIC_NAMES:
+        return op
+    spelled = {k: str(v) for k in ("database", "schema", "table")
+               if isinstance(v := op.get(k), (int, float)) and not isinstance(v, bool)}
+    return {**op, **spelled} if spelled else op
+
+
+def database_label(op: dict) -> str:
+    """How the request named its database, for Harper's messages: ``database`` if it said so, else ``schema``."""
+    return "database" if op.get("database") is not None else "schema"
+
+
 def check_table_exists(catalog: Catalog, database: Any, table: Any, status: int = 400) -> TableDef:
     if not catalog.has_database(str(database)):
         raise HarperError(database_missing(database), status)

@@ -19,9 +19,16 @@ SUPER_USER_ONLY = {
     "add_user": "addUser", "alter_user": "alterUser", "drop_user": "dropUser", "list_users": "listUsersExternal",
     "add_role": "addRole", "alter_role": "alterRole", "drop_role": "dropRole", "list_roles": "listRoles",
     "delete_records_before": "deleteFilesBefore", "delete_files_before": "deleteFilesBefore",
+    "delete_audit_logs_before": "deleteAuditLogsBefore",
     "search_jobs_by_start_date": "handleGetJobsByStartDate", "system_information": "systemInformation",
     "snapshot": "snapshot",
 }
+
+
+def TIMESTAMPS_READ_ONLY() -> HarperError:  # noqa: N802 - reads as the constant it stands for
+    """A role that may see a timestamp attribute writes it (the missing underscore is Harper's)."""
+    return HarperError("Internal timestamp attributes - '__createdtime_' and '__updatedtime__' - cannot be inserted "
+                       "to or updated by HDB users.", 403)
 
 
 def not_authorized(unauthorized: list, invalid: list) -> HarperError:

@@ -6,6 +6,7 @@ directory the pipeline is configured for (``PIPELINE_ALLOWED_DIRS``).
 """
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +18,9 @@ from .answers import not_a_regular_file, outside_allowed_dirs
 from .dates import parse_iso_date
 from .errors import HarperError, operation_not_found
 from .names import check_table_exists, joi_name, validatejs_name, with_database
-from .operations import ACTIONS, DELETE_BEFORE, EXPORTS, LOADS, SEARCH_OPERATIONS
+from .operations import ACTIONS, AUDIT, DELETE_BEFORE, EXPORTS, LOADS, SEARCH_OPERATIONS
+from .system import CHANGES as SYSTEM_CHANGES
+from .system import SYSTEM, refuse_change
 
 
 def _s3_errors(s3: Any) -> list[str]:
@@ -44,8 +47,12 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
     """What Harper checks before it creates a job (the answer is a 400 and no job)."""
     op = with_database(op)
     name = op.get("operation")
+    if op["database"] == SYSTEM and name in SYSTEM_CHANGES:  # produced to the topic: no permission check ran
+        raise refuse_change(name, op.get("table"), op.get("action"))
     if name in DELETE_BEFORE:
         return validate_delete_before(op)
+    if name in AUDIT:
+        return validate_delete_audit_before(op)
     if name in EXPORTS:
         return op
     if name not in LOADS:
@@ -78,10 +85,31 @@ def validate_job(op: dict, catalog: Catalog, allowed_dirs: Sequence[Path]) -> di
             raise HarperError(",".join(dict.fromkeys(errors)))
         if name == "csv_data_load" and not isinstance(op["data"], (str, DataStream)):
             raise HarperError("Data must be a string")
+    if op.get("encoding") is not None:  # ours: the text encoding of a file, URL or S3 source
+        op["encoding"] = text_encoding(op["encoding"])
+        if op["encoding"] is None:
+            raise HarperError("'encoding' must name a text encoding that reads ASCII as ASCII, such as 'utf-8', "
+                              "'cp1252' or 'iso-8859-1' (a UTF-16 or UTF-32 file must be converted to UTF-8 first)")
     check_table_exists(catalog, op["database"], op["table"])
     if name == "csv_file_load":
         check_readable(op["file_path"], allowed_dirs)
     return op
+
+
+_ASCII = bytes(range(128))
+
+
+def text_encoding(name: Any) -> str | None:
+    """Python's name for the encoding ``name`` if it is a text encoding that reads ASCII as ASCII (a CSV's
+    lines are split as bytes before they are decoded); None otherwise (UTF-16, hex, unknown...)."""
+    if not isinstance(name, str):
+        return None
+    try:
+        info = codecs.lookup(name)
+        same = getattr(info, "_is_text_encoding", True) and _ASCII.decode(info.name) == _ASCII.decode("ascii")
+    except (LookupError, UnicodeError, TypeError):
+        return None
+    return info.name if same else None
 
 
 def _is_url(text: str) -> bool:
@@ -128,6 +156,32 @@ def validate_delete_before(op: dict) -> dict:
     if errors:
         raise HarperError(". ".join(errors))
     return op
+
+
+def validate_delete_audit_before(op: dict) -> dict:
+    """``timestamp``: epoch ms, a number or a numeric string (Joi's ``date().timestamp()``)."""
+    op = with_database(op)
+    errors = joi_name("table", op.get("table"))
+    timestamp = op.get("timestamp")
+    if timestamp is None:
+        errors.append("'timestamp' is required")
+    elif not _is_number(timestamp):
+        errors.append("'timestamp' is invalid")
+    if errors:
+        raise HarperError(". ".join(errors))
+    return op
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 #: DECISIONS #4: Harper compares the content type exactly; parameters (charset) are accepted here

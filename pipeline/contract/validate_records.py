@@ -51,8 +51,11 @@ def validate_write(op: dict, catalog: Catalog) -> dict:
             if not name.strip():
                 raise HarperError("transaction aborted due to record(s) with an attribute name that is null, "
                                   "undefined or empty string")
-        if op["operation"] == "update" and record.get(table.primary_key) in (None, ""):
+        key = record.get(table.primary_key)
+        if op["operation"] == "update" and key in (None, ""):
             raise HarperError(UPDATE_NEEDS_KEY + ", check log for more info")
+        if key in ("null", "undefined"):
+            raise HarperError(f"Invalid hash value: '{key}' is not a valid hash attribute value, check log for more info")
     for i, record in enumerate(records):
         for name, value in record.items():
             if isinstance(value, (dict, list)) and codec.nesting_exceeds(value):

@@ -72,8 +72,10 @@ def kept_request(op: dict[str, Any]) -> dict[str, Any]:
     return {"request": op}
 
 
-def split_done(job_id: str, parsed: int, commands: list[int]) -> JobEvent:
-    return event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands)
+def split_done(job_id: str, parsed: int, commands: list[int], source: dict | None = None) -> JobEvent:
+    """``source``: where a load's source reader ended (its position), for the job's result."""
+    return event(job_id, "SPLIT_DONE", parsed=parsed, shard_commands=commands,
+                 detail=codec.dumps(source) if source else None)
 
 
 async def emit(bus: Bus, ev: JobEvent, wait: bool = False) -> None:

@@ -12,6 +12,10 @@ was sent (SPLIT_DONE) and every shard has reported applying that many
 tracker counts a report only when ``seq`` is the next one it expects from
 that shard, so a report repeated after a redelivery counts once.
 
+A load's SPLIT_DONE also says where its source's reader ended (rows with
+more cells than the header, the text encoding), which the completed job's
+``result`` reports when there is something to say.
+
 A load's splitter checkpoints (SPLIT_PROGRESS) every few batches; the record
 keeps the latest checkpoint in ``_resume``, so whichever worker is handed the
 job's ``operations`` message after its worker died continues from there.
@@ -30,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import codec
-from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, loaded_message
+from ..contract.answers import NO_RECORDS_PARSED, deleted_before_message, load_result, loaded_message
 from ..contract.operations import DELETE_BEFORE
 from ..records import JobEvent
 from .events import COMPLETE, FINAL, IN_PROGRESS, event
@@ -48,9 +52,10 @@ def completion_message(record: dict[str, Any]) -> tuple[Any, Any]:
     if job_type in DELETE_BEFORE:
         # the shards found the records: their reports add up to the total
         return deleted_before_message(written, record.get("_reported", 0)), None
+    result = load_result(record.get("_source"))
     if parsed == 0:
-        return NO_RECORDS_PARSED, None
-    return loaded_message(written, parsed), None
+        return NO_RECORDS_PARSED, result
+    return loaded_message(written, parsed), result
 
 
 def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | None, JobEvent | None]:
@@ -91,6 +96,8 @@ def fold(record: dict[str, Any] | None, ev: JobEvent) -> tuple[dict[str, Any] | 
         record["_checkpoints"] = [checkpoint] if checkpoint else []
     elif kind == "SPLIT_DONE":
         record["_parsed"] = ev.parsed
+        if ev.detail:  # where the source's reader ended: what the job's result says about how it was read
+            record["_source"] = codec.loads(ev.detail)
         record["_expected"] = list(ev.shard_commands or [])
         record.setdefault("_applied", [0] * len(record["_expected"]))
     elif kind == "BATCH_APPLIED":

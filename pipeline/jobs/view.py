@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+#: called with a job's id each time its record changes
+Watcher = Callable[[str], None]
+
 from .events import FINAL
 from .fold import all_applied
 
@@ -12,14 +15,26 @@ class JobsView:
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
+        self._watchers: list[Watcher] = []
 
     def fold(self, key: str, value: dict[str, Any] | None) -> None:
         if value is None:
             self.records.pop(key, None)
-            return
-        current = self.records.get(key)
-        if current is None or value.get("_v", 0) >= current.get("_v", 0):
+        else:
+            current = self.records.get(key)
+            if current is not None and value.get("_v", 0) < current.get("_v", 0):
+                return
+            if current == value:
+                return  # the worker's own write coming back from the topic
             self.records[key] = value
+        for watcher in list(self._watchers):
+            watcher(key)
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Call ``watcher`` with a job's id whenever its record changes (the jobs page's live feed); returns
+        the function that stops it. A watcher runs inside the fold: it must only take note, not work."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self.records.get(job_id)

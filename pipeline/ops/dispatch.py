@@ -16,10 +16,11 @@ from typing import Any, Callable
 from ..auth.directory import Principal
 from ..auth.policy import Authorizer
 from ..contract.errors import INVALID_JSON, MISSING_OPERATION, operation_not_found
-from ..contract.operations import DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
+from ..contract.names import with_numeric_names
+from ..contract.operations import AUDIT, DELETE_BEFORE, EXPORTS, JOB_OPERATIONS
 from ..contract.permissions import SUPER_USER_ONLY
 from ..contract.validate_jobs import validate_job
-from ..contract.validate_sql import references
+from ..contract.validate_sql import DML, parse, references, validate_sql
 from ..errors import PipelineError
 from ..jobs.events import ERROR, emit, event
 from ..query.gather import Scanner
@@ -34,6 +35,7 @@ from .loads import Loads
 from .reads import Reads
 from .rowstream import RowStream
 from .snapshot import Snapshots
+from .system import system_views
 from .tables import Tables
 from .users import UserOperations
 from .writes import Writes
@@ -47,17 +49,21 @@ class Operations:
         self.directory = worker.directory
         self.tables = Tables(worker.catalog, worker.catalog_log, settings.max_attributes)
         self.authorizer = Authorizer(worker.catalog)
-        scanner = Scanner(worker.bus, worker.replies, shards)
+        scanner = Scanner(worker.bus, worker.replies, shards, system_views(worker))
         self.jobs = JobOperations(self.tables, worker.bus, worker.jobs, worker.jobs_log, settings.allowed_dirs)
-        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log)
-        self.exports = Exports(settings, worker.bus, self.tables, scanner)
+        self.loads = Loads(settings, worker.bus, self.tables, self.authorizer, worker.jobs, worker.jobs_log,
+                           worker.metrics)
+        self.exports = Exports(settings, worker.bus, self.tables, scanner, worker.metrics)
         self.deletes = Deletes(worker.bus, self.tables, shards)
         self.intake = Intake(worker.bus, worker.jobs, worker.jobs_log, self.call, self.run_job)
+        self.reads = Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory, settings.data_dir / "tmp")
+        self.writes = Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
+                             settings.max_record_bytes)
         self._sync: dict[str, Callable[[dict, Principal | None], Any]] = {
             **CatalogOperations(self.tables, worker.bus, shards).handlers,
-            **Reads(self.tables, self.authorizer, scanner, settings.duckdb_memory, settings.data_dir / "tmp").handlers,
-            **Writes(self.tables, worker.bus, worker.replies, shards, settings.batch_size,
-                     settings.max_record_bytes).handlers,
+            **self.reads.handlers,
+            **self.writes.handlers,
+            "sql": self.sql,
             **self.jobs.handlers,
             **Snapshots(worker.stores, settings).handlers,
             **UserOperations(worker.directory, worker.auth_log, worker.catalog).handlers,
@@ -88,13 +94,20 @@ class Operations:
         if handler is None and name not in JOB_OPERATIONS and name not in SUPER_USER_ONLY:
             raise operation_not_found(name)
         await self.tables.catch_up()  # see catalog changes made through any worker
-        op = self.authorizer.narrow(op, principal)
+        op = self.authorizer.narrow(with_numeric_names(op), principal)
         self.authorizer.check(op, principal, references)  # Harper checks permissions before anything else
         if name in JOB_OPERATIONS:
             return await self.jobs.submit(op, principal.username if principal else None)
         if handler is None:
             raise operation_not_found(name)
         return await handler(op, principal)
+
+    async def sql(self, op: dict, principal: Principal | None) -> Any:
+        """SQL: a SELECT is a search; INSERT, UPDATE and DELETE are writes."""
+        statement = parse(validate_sql(op))
+        if isinstance(statement, DML):
+            return await self.writes.sql(statement, principal)
+        return await self.reads.search(op, principal)
 
     async def run_job(self, job_id: str, op: dict, user: str | None = None, resumed: bool = False,
                       checkpoint: dict | None = None) -> None:
@@ -107,9 +120,12 @@ class Operations:
             await self.tables.catch_up()
             op = validate_job(op, self.tables.catalog, self.settings.allowed_dirs)
             if op["operation"] in EXPORTS:
-                await self.exports.run(job_id, op)
+                principal = self.directory.principal(user)
+                await self.exports.run(job_id, op, lambda table: self.authorizer.readable(principal, table))
             elif op["operation"] in DELETE_BEFORE:
                 await self.deletes.run(job_id, op)
+            elif op["operation"] in AUDIT:
+                await self.deletes.run_audit(job_id, op)
             else:
                 await self.loads.run(job_id, op, self.directory.principal(user), resumed, checkpoint)
         except Exception as err:  # noqa: BLE001 - the worker must survive any one job

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from .. import s3
+from ..catalog import TableDef
 from ..config import Settings
 from ..contract.answers import completed_job_message, export_result
 from ..contract.validate_jobs import validate_export, validate_export_s3
 from ..jobs.events import COMPLETE, emit, event, now_ms
 from ..kafka.bus import Bus
+from ..metrics import Metrics, counted
 from ..query.gather import Scanner, Spill
 from ..query.planner import plan
 from ..sinks.formats import FORMATS, WRITERS
@@ -25,13 +28,15 @@ from .tables import Tables
 
 
 class Exports:
-    def __init__(self, settings: Settings, bus: Bus, tables: Tables, scanner: Scanner) -> None:
+    def __init__(self, settings: Settings, bus: Bus, tables: Tables, scanner: Scanner, metrics: Metrics) -> None:
         self.settings = settings
         self.bus = bus
         self.tables = tables
         self.scanner = scanner
+        self.metrics = metrics
 
-    async def run(self, job_id: str, op: dict) -> None:
+    async def run(self, job_id: str, op: dict,
+                  readable: Callable[[TableDef], list[str] | None] | None = None) -> None:
         """Scan every shard, spill the rows to disk as they come, then write the file or object in one pass."""
         settings = self.settings
         if op["operation"] == "export_local":
@@ -39,10 +44,12 @@ class Exports:
         else:
             op = validate_export_s3(op, FORMATS)
         await self.tables.catch_up()
-        planned = plan(op["search_operation"], self.tables.catalog, settings.duckdb_memory)
+        # an SQL ``*`` exports only what the requester may read (``readable``), as its search would show
+        planned = plan(op["search_operation"], self.tables.catalog, settings.duckdb_memory, readable)
         workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
         writer = WRITERS[op["format"]]
+        exported = self.metrics.exported_counter(op["operation"], op["format"])
         try:
             counts = []
             for i, spec in enumerate(planned.scans):
@@ -51,14 +58,14 @@ class Exports:
 
             def write_file() -> dict:
                 with AtomicFile(Path(op["file"])) as out:
-                    writer(planned.answer([s.rows() for s in spills], counts), out)
+                    writer(counted(planned.answer([s.rows() for s in spills], counts), exported), out)
                 return export_result(op["format"], op["file"])
 
             def write_object() -> dict:
                 bucket, key = op["s3"]["bucket"], op["object_key"]
                 try:
                     with S3Upload(s3.client(op["s3"], settings), bucket, key, settings.s3_part_bytes) as out:
-                        writer(planned.answer([s.rows() for s in spills], counts), out)
+                        writer(counted(planned.answer([s.rows() for s in spills], counts), exported), out)
                 except s3.S3_ERRORS as err:
                     raise s3.error(err, bucket, key) from None
                 return out.result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 
 from .. import codec
@@ -24,6 +25,7 @@ from ..jobs.fold import resume_point
 from ..jobs.view import JobsView
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
+from ..metrics import Metrics
 from ..records import DataChunks
 from ..shard.splitter import Splitter
 from ..sources.base import SourcePartition
@@ -37,7 +39,7 @@ from .tables import Tables
 
 class Loads:
     def __init__(self, settings: Settings, bus: Bus, tables: Tables, authorizer: Authorizer, jobs: JobsView,
-                 jobs_log: LogView) -> None:
+                 jobs_log: LogView, metrics: Metrics) -> None:
         self.settings = settings
         self.bus = bus
         self.shards = settings.shard_partitions
@@ -45,6 +47,7 @@ class Loads:
         self.authorizer = authorizer
         self.jobs = jobs
         self.jobs_log = jobs_log
+        self.metrics = metrics
 
     async def run(self, job_id: str, op: dict, principal: Principal | None, resumed: bool,
                   checkpoint: dict | None) -> None:
@@ -65,6 +68,7 @@ class Loads:
         done = checkpoint["batches"] if checkpoint else 0
         sent_before = checkpoint["commands"] if checkpoint else [0] * self.shards
         source = source_for(op, settings, self.bus, checkpoint["source"] if checkpoint else None)
+        read_from = source_offset(source)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 await stack.enter_async_context(source)
@@ -75,24 +79,38 @@ class Loads:
                 reason = job_error(job_id, op, err)
                 raise HarperError(resume_failed(resume_point(checkpoint), reason)) from None
             while records is not None:
-                names = set().union(*records) - seen
+                # in the order the source gives them, which Harper's permission answer keeps
+                names = [n for n in dict.fromkeys(k for record in records for k in record) if n not in seen]
                 if names:
                     check_column_names(names)
                     self.authorizer.check_load_columns(principal, table, names, op["action"])
-                    await self.tables.register_attributes(table, names)
-                    seen |= names
+                    await self.tables.register_attributes(table, set(names))
+                    seen.update(names)
                 await splitter.add(records)
+                read_to = source_offset(source)
+                self.metrics.rows_parsed(op["operation"], len(records))
+                self.metrics.bytes_read(op["operation"], read_to - read_from)
+                read_from = read_to
                 done += 1
                 if done % settings.checkpoint_batches == 0:
                     state = await splitter.checkpoint()
                     await emit(self.bus, event(job_id, "SPLIT_PROGRESS", parsed=state["parsed"], detail=codec.dumps(
                         {**state, "batches": done, "source": source.snapshot()})), wait=True)
+                    waiting = time.perf_counter()
                     await self.jobs_log.wait_for(self.jobs.caught_up(
                         job_id, done - settings.checkpoint_batches, sent_before))
+                    self.metrics.checkpoint_waited(time.perf_counter() - waiting)
                     sent_before = state["commands"]
                 records = await loop.run_in_executor(None, source.next_batch)
         commands = await splitter.finish()
-        await emit(self.bus, split_done(job_id, splitter.parsed, commands))
+        read = source.snapshot() or {}
+        await emit(self.bus, split_done(job_id, splitter.parsed, commands,
+                                        {k: read[k] for k in ("ragged", "ragged_lines", "encoding") if k in read}))
+
+
+def source_offset(source: SourcePartition) -> int:
+    """How far into its bytes a CSV source has read (0 for a JSON source, whose reader keeps no byte offset)."""
+    return int((source.snapshot() or {}).get("offset", 0))
 
 
 def source_for(op: dict, settings: Settings, bus: Bus, position: dict | None) -> SourcePartition:
@@ -100,10 +118,14 @@ def source_for(op: dict, settings: Settings, bus: Bus, position: dict | None) ->
     name, size = op["operation"], settings.batch_size
     if name == "csv_data_load" and isinstance(op["data"], DataChunks):
         return ChunkedDataSource(op["data"], bus, size, position, settings.max_record_bytes)
-    if name == "csv_data_load":
+    if name == "csv_data_load":  # text already: its 'encoding' has nothing to say
         return DataSource(op["data"], size, position, settings.max_record_bytes)
+    source: SourcePartition
     if name == "csv_file_load":
-        return FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
-    if name == "import_from_s3":
-        return S3Source(op["s3"], settings, size, position)
-    return UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)
+        source = FileSource(Path(op["file_path"]), settings.allowed_dirs, size, position, settings.max_record_bytes)
+    elif name == "import_from_s3":
+        source = S3Source(op["s3"], settings, size, position)
+    else:
+        source = UrlSource(op["csv_url"], op.get("passthrough_headers"), settings, size, position)
+    source.encoding = op.get("encoding")
+    return source

@@ -34,7 +34,7 @@ class Reads:
         self.duckdb_memory = duckdb_memory
         self.handlers: dict[str, Callable[[dict, Principal | None], Any]] = {
             "search_by_hash": self.search, "search_by_id": self.search, "search_by_value": self.search,
-            "search_by_conditions": self.search, "sql": self.search,
+            "search_by_conditions": self.search,
             "describe_table": self.describe_table, "describe_all": self.describe_all,
             "describe_database": self.describe_database, "describe_schema": self.describe_database,
         }
@@ -45,7 +45,8 @@ class Reads:
         The rows wait on disk, not in memory (a ``SELECT COUNT(*)`` of a large table once held every row of
         it here), and are finished and encoded in a thread as the answer is sent (:mod:`pipeline.ops.rowstream`).
         """
-        planned = plan(op, self.catalog, self.duckdb_memory)
+        planned = plan(op, self.catalog, self.duckdb_memory,
+                       lambda table: self.authorizer.readable(principal, table))
         workdir = self.workdir / f"search-{uuid.uuid4()}"
         spills = [Spill(workdir / f"scan-{i}", self.scanner.shards) for i in range(len(planned.scans))]
 
@@ -78,7 +79,8 @@ class Reads:
         return {t.name: await self._describe(t, principal) for t in self._visible(database, principal)}
 
     async def describe_all(self, op: dict, principal: Principal | None) -> dict:
-        visible = {db: self._visible(db, principal) for db in self.catalog.databases()}
+        # the system database is not part of describe_all, as in Harper (describe_database shows it)
+        visible = {db: self._visible(db, principal) for db in self.catalog.databases(views=False)}
         everything = principal is None or principal.super_user
         return {db: {t.name: await self._describe(t, principal) for t in tables}
                 for db, tables in visible.items() if tables or everything}

@@ -7,6 +7,10 @@ and skipped (:mod:`pipeline.kafka.replies`), and the write is answered once
 every command has been applied, with Harper's per-key answer in the order of
 the request. A command delivered to a shard again replies again with the
 result it stored the first time; the reply is counted once.
+
+SQL's INSERT is an insert of the records its VALUES make; its UPDATE and
+DELETE are one command to every shard, which chooses and changes its rows
+itself when it applies the command (:mod:`pipeline.query.dml`).
 """
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ from typing import Any, Callable
 
 from .. import codec
 from ..auth.directory import Principal
+from sqlglot import exp
+
 from ..contract.answers import delete_answer, write_answer
 from ..contract.validate_records import validate_write
 from ..kafka.bus import Bus
 from ..kafka.replies import Replies
-from ..records import ShardReply
+from ..query.dml import Change, plan_dml
+from ..query.plan import order_key
+from ..records import ShardCommand, ShardReply
 from ..shard.splitter import Splitter
 from .tables import Tables
 
@@ -69,6 +77,32 @@ class Writes:
         if action == "delete":
             return delete_answer(written, skipped)
         return write_answer(action, written, skipped)
+
+
+    async def sql(self, statement: exp.Expression, principal: Principal | None) -> dict:
+        """An SQL INSERT, UPDATE or DELETE (already parsed and permitted)."""
+        planned = plan_dml(statement, self.tables.catalog)
+        table = planned.table
+        if not isinstance(planned, Change):
+            return await self.write({"operation": "insert", "database": table.database, "table": table.name,
+                                     "records": planned.records}, principal)
+        spec = planned.spec
+        if spec.action == "update":
+            await self.tables.register_attributes(table, set(spec.assignments))
+        request_id = str(uuid.uuid4())
+        replies = self.replies.open(request_id)
+        try:
+            kind = "SQL_UPDATE" if spec.action == "update" else "SQL_DELETE"
+            await self.bus.broadcast(ShardCommand(kind, request_id, table.database, table.name,
+                                                  primary_key=table.primary_key, payload=spec.to_json(),
+                                                  reply=request_id), self.shards)
+            written, skipped = await asyncio.wait_for(applied(replies, [1] * self.shards), WRITE_TIMEOUT)
+        finally:
+            self.replies.close(request_id)
+        written, skipped = sorted(written, key=order_key), sorted(skipped, key=order_key)
+        if spec.action == "delete":
+            return delete_answer(written, skipped)
+        return write_answer("update", written, skipped)
 
 
 async def applied(replies: asyncio.Queue[ShardReply], commands: list[int]) -> tuple[list, list]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from .. import codec
-from ..catalog import Catalog
+from ..catalog import Catalog, TableDef
 from .plan import Plan, Rows, columns, page, project, sort_keys
 from .sort import sort_rows
 
@@ -68,10 +68,38 @@ def by_value(op: dict, catalog: Catalog) -> Plan:
     return Plan([_spec(op, conditions=value_condition(attribute, op["search_value"]))], finish)
 
 
+#: how narrow Harper's planner estimates a condition (lower first): a key, a value, a prefix, a range, a scan
+_NARROWNESS = {"equals": 1, "starts_with": 2, "between": 3, "greater_than": 4, "greater_than_equal": 4,
+               "less_than": 4, "less_than_equal": 4}
+
+
+def driving_attribute(table: TableDef, operator: str, conditions: list[dict]) -> str | None:
+    """The attribute whose index Harper walks to answer an ``and`` of conditions, which orders its answer.
+
+    Harper starts from the condition it estimates narrowest (the primary key's
+    ``equals``, then ``equals``, ``starts_with``, ``between``, the open ranges,
+    and last what needs a full scan) and filters by the others; the rows come
+    out in that attribute's order. Its estimate of an ``equals`` counts the
+    value in the index; here every ``equals`` counts the same, so the first one
+    given wins. An ``or`` (and a group) keeps primary-key order.
+    """
+    leaves = [c for c in conditions if "conditions" not in c]
+    if operator != "and" or not leaves:
+        return None
+
+    def narrowness(condition: dict) -> int:
+        if condition["search_type"] == "equals" and condition["search_attribute"] == table.primary_key:
+            return 0
+        return _NARROWNESS.get(condition["search_type"], 5)
+
+    return min(leaves, key=narrowness)["search_attribute"]
+
+
 def by_conditions(op: dict, catalog: Catalog) -> Plan:
     table = catalog.table(op["database"], op["table"])
     names = columns(table, op["get_attributes"])
-    sort = sort_keys(op.get("sort"))
+    driving = driving_attribute(table, op["operator"], op["conditions"])
+    sort = sort_keys(op.get("sort")) or ([(driving, bool(op.get("reverse", False)))] if driving else [])
     tree = {"operator": op["operator"], "conditions": op["conditions"]}
 
     def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:

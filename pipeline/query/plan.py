@@ -1,10 +1,12 @@
 """A search's plan: the scans it scatters to the shards, and how their gathered rows become the answer.
 
 A scan spec travels to the shards as JSON:
-``{"database", "table", "keys": [...] | null, "conditions": tree | null}``
+``{"database", "table", "keys": [...] | null, "conditions": tree | null, "where": SQL | null}``
 where a condition tree is ``{"operator": "and"|"or", "conditions": [...]}`` or
 ``{"search_attribute", "search_type", "search_value"}`` (Harper's own names,
-aliases already resolved by :mod:`pipeline.contract.validate_search`). Each
+aliases already resolved by :mod:`pipeline.contract.validate_search`), and
+``where`` an SQL WHERE as text, evaluated on the shard by
+:mod:`pipeline.query.expr`. Each
 shard streams its matching rows in primary-key order (see
 :mod:`pipeline.query.predicate`); ``Plan.finish`` orders, pages and projects
 them.
@@ -60,7 +62,7 @@ def order_key(value: Any) -> tuple[int, Any]:
 def all_attributes(table: TableDef) -> list[str]:
     """``*``: the primary key, the timestamps, then every other attribute alphabetically."""
     rest = sorted(a for a in table.attributes if a != table.primary_key and a not in TIMESTAMPS)
-    return [table.primary_key, *TIMESTAMPS, *rest]
+    return [a for a in (table.primary_key, *TIMESTAMPS) if a in table.attributes] + rest
 
 
 def columns(table: TableDef, get_attributes: list) -> list[str]:

@@ -5,9 +5,9 @@ alike); each planner validates its request with Harper's rules first.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ..catalog import Catalog
+from ..catalog import Catalog, TableDef
 from ..contract.errors import operation_not_found
 from ..contract.validate_search import validate_search_by_conditions, validate_search_by_hash, validate_search_by_value
 from ..contract.validate_sql import validate_sql
@@ -16,8 +16,12 @@ from .plan import Plan
 from .sql import plan_sql
 
 
-def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "48MB") -> Plan:
-    """How to answer a search: the scans to scatter, and how to finish their rows."""
+def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "48MB",
+         readable: Callable[[TableDef], list[str] | None] | None = None) -> Plan:
+    """How to answer a search: the scans to scatter, and how to finish their rows.
+
+    ``readable``: the attributes of a table the requester may read (None: all), for SQL's ``*``.
+    """
     name = op.get("operation")
     if name in ("search_by_hash", "search_by_id"):
         return by_hash(validate_search_by_hash(op, catalog), catalog)
@@ -26,5 +30,5 @@ def plan(op: dict[str, Any], catalog: Catalog, duckdb_memory: str = "48MB") -> P
     if name == "search_by_conditions":
         return by_conditions(validate_search_by_conditions(op, catalog), catalog)
     if name == "sql":
-        return plan_sql(validate_sql(op), catalog, duckdb_memory)
+        return plan_sql(validate_sql(op), catalog, duckdb_memory, readable)
     raise operation_not_found(name)

@@ -1,4 +1,5 @@
-"""A scan's filter: a condition tree compiled once, on the shard, into a predicate over stored rows.
+"""A scan's filter: a condition tree (or an SQL WHERE) compiled once, on the shard, into a predicate over stored
+rows.
 
 The comparators are Harper's (aliases already resolved by
 :mod:`pipeline.contract.validate_search`); values compare in
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .expr import compile_where
 from .plan import order_key
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -31,7 +33,10 @@ def _leaf(attribute: str, comparator: str, value: Any) -> Predicate:
     if comparator == "contains":
         text = str(value)
         return lambda row: (v := get(row)) is not _MISSING and v is not None and text in _text(v)
-    if comparator == "starts_with":
+    if comparator == "starts_with":  # Harper's NoSQL walks the index of strings: a number never starts with
+        text = str(value)
+        return lambda row: isinstance(v := get(row), str) and v.startswith(text)
+    if comparator == "text_starts_with":  # SQL's LIKE 'x%': any scalar, as text
         text = str(value)
         return lambda row: isinstance(v := get(row), (str, int, float)) and _text(v).startswith(text)
     if comparator == "ends_with":
@@ -69,6 +74,9 @@ def _compile(tree: dict[str, Any]) -> Predicate:
 
 
 def compile_predicate(spec: dict[str, Any]) -> Predicate | None:
-    """The shard-side filter of a scan spec, compiled once per scan."""
-    tree = spec.get("conditions")
+    """The shard-side filter of a scan spec, compiled once per scan: a condition tree (the NoSQL searches)
+    or an SQL WHERE as text (``where``: SQL's, evaluated by :mod:`pipeline.query.expr`)."""
+    tree, where = spec.get("conditions"), spec.get("where")
+    if where:
+        return compile_where(where)
     return _compile(tree) if tree else None

@@ -34,6 +34,8 @@ _DATA = b"d"
 _SEP = b"\x00"
 
 
+#: records rewritten per RocksDB write when an attribute is dropped (memory stays bounded for any table)
+REWRITE_CHUNK = 10_000
 #: memory is shared by all the shards of a worker, so it does not grow with their number
 MEMTABLE_BYTES = 64 * 1024 * 1024
 BLOCK_CACHE_BYTES = 32 * 1024 * 1024
@@ -187,6 +189,31 @@ class ShardStore(Store):
         self._commit(batch, offset, result, keep_result=True)
         return result
 
+    def drop_attribute(self, offset: int, database: str, table: str, attribute: str) -> Result:
+        """Rewrite the records that have ``attribute`` without it, :data:`REWRITE_CHUNK` records per write.
+
+        Only the last write records the offset; the earlier ones are safe to
+        apply again (removing an attribute twice removes it once), so a worker
+        that stops halfway replays the command from the start.
+        """
+        prefix = table_prefix(database, table)
+        result = Result()
+        batch = WriteBatch(raw_mode=True)
+        pending = 0
+        for key, record in self.scan(database, table):
+            if attribute not in record:
+                continue
+            del record[attribute]
+            batch.put(prefix + key, codec.dumps(record))
+            result.written += 1
+            pending += 1
+            if pending >= REWRITE_CHUNK:
+                self.db.write(batch)
+                batch, pending = WriteBatch(raw_mode=True), 0
+        result.parsed = result.written
+        self._commit(batch, offset, result, keep_result=False)
+        return result
+
     def begin_epoch(self, offset: int, epoch: str) -> bool:
         """The log now is the one named ``epoch``, starting at ``offset``; True if this store had another.
 
@@ -202,6 +229,14 @@ class ShardStore(Store):
 
     def estimated_records(self) -> int:
         return self.db.property_int_value("rocksdb.estimate-num-keys") or 0
+
+    def memory(self) -> dict[str, int]:
+        """This store's memtables and table readers; ``block_cache`` is the cache every store of the process
+        shares (:data:`_block_cache`), the same figure from each."""
+        value = self.db.property_int_value
+        return {"memtables": value("rocksdb.cur-size-all-mem-tables") or 0,
+                "table_readers": value("rocksdb.estimate-table-readers-mem") or 0,
+                "block_cache": value("rocksdb.block-cache-usage") or 0}
 
     def skip(self, offset: int) -> None:
         """Record a command that changes nothing (so its offset is not replayed)."""

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from .. import codec
 from ..config import MAX_MESSAGE_BYTES
 from ..kafka.bus import Bus
+from ..query.gather import row_line
 from ..query.predicate import Predicate
 from ..records import ShardReply
 from .store import Store
@@ -58,7 +59,7 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
             if count_only:
                 count += 1
                 continue
-            line = b"%s\t%s\n" % (encoded_key.hex().encode(), raw)
+            line = row_line(encoded_key, raw)
             if chunk and size + len(line) > BYTES_PER_MESSAGE:  # large rows: fewer per message
                 count += len(chunk)
                 await send("ROWS", b"".join(chunk), len(chunk))

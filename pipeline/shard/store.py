@@ -91,6 +91,10 @@ class Store(abc.ABC):
     def drop_table(self, offset: int, database: str, table: str) -> Result:
         """Delete every record of the table."""
 
+    @abc.abstractmethod
+    def drop_attribute(self, offset: int, database: str, table: str, attribute: str) -> Result:
+        """Remove ``attribute`` from every record of the table that has it."""
+
     # ---- reads ------------------------------------------------------------------
     @abc.abstractmethod
     def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
@@ -112,6 +116,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def estimated_records(self) -> int:
         """About how many records the store holds (for the worker's start-up log)."""
+
+    @abc.abstractmethod
+    def memory(self) -> dict[str, int]:
+        """Bytes of memory the store holds, by kind (for the worker's metrics)."""
 
     @abc.abstractmethod
     def checkpoint(self, directory: Path) -> None:

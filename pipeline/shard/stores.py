@@ -31,6 +31,14 @@ class ShardStores:
     def estimated_records(self) -> int:
         return sum(store.estimated_records() for store in self.opened.values())
 
+    def memory(self) -> dict[str, int]:
+        """The stores' memory by kind: memtables and table readers add up; the block cache is shared."""
+        total = {"memtables": 0, "table_readers": 0, "block_cache": 0}
+        for store in self.opened.values():
+            for kind, size in store.memory().items():
+                total[kind] = max(total[kind], size) if kind == "block_cache" else total[kind] + size
+        return total
+
     def close(self) -> None:
         for store in self.opened.values():
             store.close()

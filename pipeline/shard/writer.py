@@ -9,9 +9,12 @@ brought up to date from its log (:mod:`pipeline.shard.recovery`).
 """
 from __future__ import annotations
 
+import time
+
 from .. import codec
 from ..jobs.events import emit, event
 from ..kafka.bus import Bus
+from ..metrics import Metrics
 from ..query.predicate import compile_predicate
 from ..records import ShardCommand, ShardReply
 from .apply import apply_to_store
@@ -23,11 +26,12 @@ from .stores import ShardStores
 class ShardWriter:
     """Applies the commands of the shards Faust assigns to this worker (the ``shard_writer`` agent)."""
 
-    def __init__(self, bus: Bus, stores: ShardStores, embedded: bool) -> None:
+    def __init__(self, bus: Bus, stores: ShardStores, embedded: bool, metrics: Metrics) -> None:
         """``embedded``: the broker is the embedded one, which forgets its log by design."""
         self.bus = bus
         self.stores = stores
         self.embedded = embedded
+        self.metrics = metrics
 
     async def apply_command(self, shard: int, offset: int, value: bytes) -> None:
         command = ShardCommand.decode(value)
@@ -48,7 +52,11 @@ class ShardWriter:
             store.skip(offset)
             return
         else:
+            started = time.perf_counter()
             result = apply_to_store(store, offset, command)
+            self.metrics.applied(command.kind, time.perf_counter() - started)
+            if result is not None:
+                self.metrics.rows_written(command.kind, result.written)
         if result is None:
             return
         if command.reply:  # a synchronous write: its requester waits for the keys

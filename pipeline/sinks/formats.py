@@ -60,12 +60,13 @@ def write_ndjson(rows: Iterable[dict], out: BinaryIO) -> int:
     return count
 
 
-def write_csv(rows: Iterable[dict], out: BinaryIO) -> int:
+def write_csv(rows: Iterable[dict], out: BinaryIO, columns: list[str] | None = None) -> int:
+    """``columns``: the header; by default the first row's attributes (an export streams, so it cannot look
+    further)."""
     count = 0
-    columns: list[str] = []
     for row in rows:
         if not count:
-            columns = list(row)
+            columns = list(row) if columns is None else columns
             out.write(b",".join(_quote(c) for c in columns))
         out.write(b"\n" + b",".join(csv_cell(row.get(c)) for c in columns))
         count += 1

@@ -28,6 +28,9 @@ Position = dict[str, Any]
 class SourcePartition(abc.ABC):
     #: the bytes are a JSON array of records, not CSV
     json_records = False
+    #: the text encoding a CSV source is read in, when the operation names one (its ``encoding``, validated);
+    #: None: UTF-8, or detected from the bytes
+    encoding: str | None = None
 
     def __init__(self, batch_size: int, resume: Position | None = None,
                  max_record_bytes: int = MAX_RECORD_BYTES) -> None:
@@ -54,7 +57,8 @@ class SourcePartition(abc.ABC):
         if self.json_records:
             self._batches = _json_batches(stream, self.batch_size, self._position)
         else:
-            self._batches = _csv_batches(stream, self.batch_size, self._position, self.max_record_bytes)
+            self._batches = _csv_batches(stream, self.batch_size, self._position, self.max_record_bytes,
+                                         self.encoding)
         return self
 
     async def __aexit__(self, *exc: Any) -> bool | None:
@@ -74,14 +78,19 @@ class SourcePartition(abc.ABC):
         return self._position
 
 
-def _csv_batches(stream: BinaryIO, batch_size: int, position: Position | None,
-                 max_record_bytes: int) -> Iterator[tuple[Records, Position]]:
-    resume = ResumePoint(position["offset"], position["line"], tuple(position["header"]), position["delimiter"]) \
-        if position else None
-    for batch in read_batches(stream, batch_size, resume=resume, max_record_bytes=max_record_bytes):
+def _csv_batches(stream: BinaryIO, batch_size: int, position: Position | None, max_record_bytes: int,
+                 encoding: str | None) -> Iterator[tuple[Records, Position]]:
+    """A CSV's batches and its positions: where it is, what the reader knew, and how it was read so far
+    (``encoding``, ``ragged``: rows with extra cells, ``ragged_lines``: the first of their lines)."""
+    resume = ResumePoint(position["offset"], position["line"], tuple(position["header"]), position["delimiter"],
+                         position.get("encoding"), position.get("ragged", 0),
+                         tuple(position.get("ragged_lines", ()))) if position else None
+    for batch in read_batches(stream, batch_size, resume=resume, max_record_bytes=max_record_bytes,
+                              encoding=encoding):
         point = batch.resume
         yield batch.records, {"offset": point.offset, "line": point.line, "header": point.header,
-                              "delimiter": point.delimiter}
+                              "delimiter": point.delimiter, "encoding": point.encoding, "ragged": point.ragged,
+                              "ragged_lines": list(point.ragged_lines)}
 
 
 def _json_batches(stream: BinaryIO, batch_size: int,

@@ -2,17 +2,21 @@
 
 The source is read in blocks and split into physical lines as bytes (only
 ``\\n``, ``\\r`` and ``\\r\\n`` end a line, as in papaparse), each line decoded
-strictly as UTF-8 and fed to the C ``csv`` module, which joins the lines of a
-quoted field itself. Because ``csv.reader`` never reads ahead, the byte
-offset after each record is exact: a batch reports where the next one starts,
-which is what a resumed job seeks to.
+strictly in the source's text encoding (:mod:`pipeline.sources.encoding`:
+UTF-8, detected, or the operation's ``encoding``; never by replacing a byte)
+and fed to the C ``csv`` module, which joins the lines of a quoted field
+itself. Because ``csv.reader`` never reads ahead, the byte offset after each
+record is exact: a batch reports where the next one starts, which is what a
+resumed job seeks to.
 
+A row with more cells than the header is loaded as Harper loads it: the
+extra cells, typed like the others, go in ``__parsed_extra``; the reader
+counts such rows and remembers the first lines, for the job's result.
 Where papaparse would silently produce garbage, the reader refuses with the
-line number: more cells than the header (papaparse adds ``__parsed_extra``),
-an unterminated quote (papaparse swallows the rest of the file), invalid
-UTF-8 or NUL bytes (a binary file). A record (its lines, quoted line breaks
-included) larger than ``max_record_bytes`` is refused as soon as it gets
-there, so a 200 MB cell costs no more memory than the limit.
+line number: an unterminated quote (papaparse swallows the rest of the
+file), NUL bytes (a binary or UTF-16 file). A record (its lines, quoted line
+breaks included) larger than ``max_record_bytes`` is refused as soon as it
+gets there, so a 200 MB cell costs no more memory than the limit.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Iterator
 
 from ..cells import CellError, type_cell
+from .encoding import Decoder, nul_bytes
 from .exceptions import CsvError
 
 BLOCK = 1 << 20
@@ -32,6 +37,10 @@ MAX_RECORD_BYTES = 8 * 1024 ** 2
 #: cells in a batch at most: a wide file comes in batches of fewer rows, so a batch's memory does not grow with
 #: the width (1,000 rows of 250 columns; 12 rows of 20,000)
 CELLS_PER_BATCH = 250_000
+#: where Harper (papaparse) puts the cells of a row beyond the header's
+EXTRA = "__parsed_extra"
+#: lines of rows with extra cells remembered for the job's result (all of them are counted)
+RAGGED_LINES_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,11 @@ class ResumePoint:
     line: int  # physical lines before ``offset``
     header: tuple[str, ...]
     delimiter: str
+    #: the text encoding decided so far (None: every line was ASCII)
+    encoding: str | None = None
+    #: rows with more cells than the header so far, and the lines of the first of them
+    ragged: int = 0
+    ragged_lines: tuple[int, ...] = ()
 
 
 @dataclass
@@ -61,8 +75,10 @@ class _Lines:
     The lines of one record (from :meth:`start_record`) may add up to ``limit`` bytes at most.
     """
 
-    def __init__(self, stream: BinaryIO, offset: int, line: int, limit: int) -> None:
+    def __init__(self, stream: BinaryIO, offset: int, line: int, limit: int, decoder: Decoder) -> None:
         self.stream = stream
+        self.decoder = decoder
+        self._codec = decoder.encoding or "ascii"  # what reads a line before the decoder is asked
         self.offset = offset  # bytes consumed by the lines handed out so far
         self.line = line  # lines handed out so far
         self.limit = limit
@@ -86,22 +102,33 @@ class _Lines:
         while not self._pending:
             if self._eof:
                 return False
-            block = self.stream.read(BLOCK)
-            if not block:
-                self._eof = True
-                if self._tail:
-                    self._pending.append(self._tail)
-                    self._tail = b""
-                continue
-            lines = (self._tail + block).splitlines(keepends=True)
-            # an unfinished last line waits for the next block; so does one ending in "\r",
-            # which may be the first half of "\r\n"
-            self._tail = b"" if lines[-1].endswith(b"\n") else lines.pop()
+            lines = self._read_block()
             if not lines and self.offset + len(self._tail) - self.record_start > self.limit:
                 raise self._too_large()
             self._pending = lines
             self._pending.reverse()
         return True
+
+    def _read_block(self) -> list[bytes]:
+        """The whole lines of the next block (the unfinished last one waits in ``_tail``)."""
+        block = self.stream.read(BLOCK)
+        if not block:
+            self._eof = True
+            lines, self._tail = ([self._tail] if self._tail else []), b""
+            return lines
+        lines = (self._tail + block).splitlines(keepends=True)
+        # an unfinished last line waits for the next block; so does one ending in "\r",
+        # which may be the first half of "\r\n"
+        self._tail = b"" if lines[-1].endswith(b"\n") else lines.pop()
+        return lines
+
+    def _ahead(self) -> bytes:
+        """Bytes after the line being decoded (up to a block more is read), for detecting an encoding."""
+        if not self._eof and sum(map(len, self._pending)) + len(self._tail) < BLOCK:
+            more = self._read_block()
+            more.reverse()
+            self._pending[:0] = more  # _pending is a stack: later lines go to its bottom
+        return b"".join(reversed(self._pending)) + self._tail
 
     def __next__(self) -> str:
         if not self._fill():
@@ -111,11 +138,12 @@ class _Lines:
         if self.offset + len(raw) - self.record_start > self.limit:
             raise self._too_large()
         if b"\x00" in raw:
-            raise CsvError(f"line {number} contains NUL bytes: the file looks binary, not CSV", number)
+            raise nul_bytes(raw, number, self.offset)
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise CsvError(f"invalid UTF-8 at line {number} (byte offset {self.offset + err.start})", number) from None
+            text = raw.decode(self._codec)
+        except UnicodeDecodeError:  # the first line that is not ASCII decides the encoding, or a bad line
+            text = self.decoder.decode(raw, number, self.offset, self._ahead)
+            self._codec = self.decoder.encoding or "ascii"
         self.offset += len(raw)
         self.line = number
         return text
@@ -172,7 +200,7 @@ def _sample(stream: BinaryIO) -> list[str]:
 
 
 def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoint | None = None,
-                 max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Batch]:
+                 max_record_bytes: int = MAX_RECORD_BYTES, encoding: str | None = None) -> Iterator[Batch]:
     """Typed records of a CSV stream, ``batch_size`` at a time; nothing for an empty or header-only file.
 
     ``resume``: continue from a point a previous batch reported (the stream is
@@ -180,11 +208,13 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     bytes dropped). A stream that cannot seek must be able to ``peek`` (an
     ``io.BufferedReader``) so that the delimiter can be guessed.
     ``max_record_bytes``: the largest record (the header included).
+    ``encoding``: the operation's (validated, Python's name); None: UTF-8 or detected.
     """
     csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
     if resume is None:
         delimiter = _guess_delimiter(_sample(stream))
-        lines = _Lines(stream, 0, 0, max_record_bytes)
+        decoder = Decoder(encoding, given=encoding is not None)
+        lines = _Lines(stream, 0, 0, max_record_bytes, decoder)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header_row = _next_row(reader, lines)
         if header_row is None:
@@ -195,8 +225,15 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     else:
         _seek(stream, resume.offset)
         delimiter, header = resume.delimiter, resume.header
-        lines = _Lines(stream, resume.offset, resume.line, max_record_bytes)
+        decoder = Decoder(resume.encoding, given=encoding is not None)
+        lines = _Lines(stream, resume.offset, resume.line, max_record_bytes, decoder)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    ragged, ragged_lines = (resume.ragged, list(resume.ragged_lines)) if resume else (0, [])
+
+    def resume_point() -> ResumePoint:
+        return ResumePoint(lines.offset, lines.line, header, delimiter, decoder.encoding, ragged,
+                           tuple(ragged_lines))
+
     width = len(header)
     batch_size = max(1, min(batch_size, CELLS_PER_BATCH // max(width, 1)))
     records: list[dict[str, Any]] = []
@@ -209,16 +246,20 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
             break
         if not row:
             continue  # an empty line
-        if len(row) > width:
-            raise CsvError(f"line {start_line} has {len(row)} fields but the header has {width}", start_line)
         if not records:
             first_line = start_line
-        records.append(_typed(header, row, start_line))
+        record = _typed(header, row[:width], start_line)
+        if len(row) > width:
+            record[EXTRA] = [_typed_cell(EXTRA, cell, start_line) for cell in row[width:]]
+            ragged += 1
+            if len(ragged_lines) < RAGGED_LINES_KEPT:
+                ragged_lines.append(start_line)
+        records.append(record)
         if len(records) >= batch_size:
-            yield Batch(records, first_line, ResumePoint(lines.offset, lines.line, header, delimiter))
+            yield Batch(records, first_line, resume_point())
             records = []
     if records:
-        yield Batch(records, first_line, ResumePoint(lines.offset, lines.line, header, delimiter))
+        yield Batch(records, first_line, resume_point())
 
 
 def _typed(header: tuple[str, ...], row: list[str], line: int) -> dict[str, Any]:
@@ -226,11 +267,15 @@ def _typed(header: tuple[str, ...], row: list[str], line: int) -> dict[str, Any]
         return dict(zip(header, map(type_cell, row)))
     except CellError:
         for name, cell in zip(header, row):
-            try:
-                type_cell(cell)
-            except CellError as err:
-                raise CsvError(f"line {line}, column '{name}': {err}", line) from None
+            _typed_cell(name, cell, line)
         raise
+
+
+def _typed_cell(name: str, cell: str, line: int) -> Any:
+    try:
+        return type_cell(cell)
+    except CellError as err:
+        raise CsvError(f"line {line}, column '{name}': {err}", line) from None
 
 
 def _seek(stream: BinaryIO, offset: int) -> None:

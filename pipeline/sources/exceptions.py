@@ -16,6 +16,10 @@ class CsvError(SourceError):
         self.line = line
 
 
+class EncodingError(CsvError):
+    """A CSV whose bytes cannot be read as text in its encoding (or none could be determined)."""
+
+
 class JsonSourceError(SourceError):
     """A JSON source that cannot be loaded."""
 

@@ -12,9 +12,10 @@ ROWS = 3000
 
 
 def export_ids(worker: WorkerProcess, directory, name: str) -> list:
+    # OVER is reserved in Harper's SQL: the table is quoted, as Harper needs
     job = worker.client.run_job({"operation": "export_local", "format": "json", "path": str(directory),
                                  "filename": name, "search_operation": {"operation": "sql",
-                                                                        "sql": "SELECT id FROM hand.over"}})
+                                                                        "sql": "SELECT id FROM hand.`over`"}})
     assert job["status"] == "COMPLETE", job
     return [row["id"] for row in json.loads((directory / f"{name}.json").read_text())]
 

@@ -182,9 +182,9 @@ def test_raw_kafka_operations_and_the_dead_letter_topic(worker, settings):
 
 
 @pytest.mark.parametrize("content, needle", [
-    (b"id,name\n1,a\n2,b,extra\n", "line 3"),
     (b'id,name\n1,"unterminated\n2,b\n', "line 2"),
-    (b"id,name\n1,caf\xe9\n", "line 2"),
+    (b"id,name\n1,caf\xc3\xa9\n2,caf\xe9\n", "line 3 (byte offset 21) is not valid UTF-8, though the lines before"),
+    ("id,name\n1,café\n".encode("utf-16"), "the file is UTF-16"),
     (b"id,name\n1,\x00\x01\x02\x00\n", "binary"),
 ])
 def test_broken_csv_files_end_the_job_in_error(worker, tmp_path, content, needle):

@@ -52,6 +52,7 @@ def test_the_installed_wheel_runs_the_pipeline_from_anywhere(installed, settings
     assert where.startswith(str(installed)), where  # the wheel's copy, not this checkout
     package = Path(where.strip()).parent
     assert (package / "py.typed").exists() and (package / "schemas" / "topics.json").exists()
+    assert {p.name for p in (package / "web" / "static").iterdir()} >= {"jobs.html", "jobs.js", "jobs.css"}
 
     settings = dataclasses.replace(settings, data_dir=tmp_path / "var")
     dogs = tmp_path / "dogs.csv"

@@ -3,7 +3,7 @@ after the broker lost its message, and what it never keeps."""
 from __future__ import annotations
 
 from pipeline import codec
-from pipeline.jobs.events import COMPLETE, ERROR, IN_PROGRESS, event, kept_request
+from pipeline.jobs.events import COMPLETE, ERROR, IN_PROGRESS, event, kept_request, split_done
 from pipeline.jobs.fold import fold, safe_checkpoint
 
 
@@ -75,3 +75,18 @@ def test_a_late_event_does_not_bring_back_a_record_that_was_deleted():
     for late in (event("w", "BATCH_APPLIED", shard=0, seq=0, parsed=1, written=1),
                  event("w", "COMPLETE", COMPLETE), event("w", "ERROR", ERROR, message="late")):
         assert fold(None, late) == (None, None)
+
+
+def test_a_load_whose_source_had_something_to_say_completes_with_a_result():
+    record, _ = fold(None, event("j", "CREATED", type="csv_file_load"))
+    source = {"offset": 9, "line": 830, "ragged": 12, "ragged_lines": list(range(4, 14)), "encoding": "cp1252"}
+    record, _ = fold(record, split_done("j", 830, [1], source))
+    record, follow = fold(record, event("j", "BATCH_APPLIED", shard=0, seq=0, parsed=830, written=830))
+    assert follow.message == "successfully loaded 830 of 830 records"  # Harper's message, word for word
+    final, _ = fold(record, follow)
+    assert final["result"] == {"rows_with_extra_cells": 12, "first_lines_with_extra_cells": list(range(4, 14)),
+                               "encoding": "cp1252"}
+    plain, _ = fold(None, event("k", "CREATED", type="csv_file_load"))
+    plain, _ = fold(plain, split_done("k", 1, [1], {"offset": 9, "line": 2, "ragged": 0, "encoding": "utf-8"}))
+    plain, follow = fold(plain, event("k", "BATCH_APPLIED", shard=0, seq=0, parsed=1, written=1))
+    assert fold(plain, follow)[0].get("result") is None  # nothing to say: Harper's record

@@ -48,6 +48,31 @@ def test_comparators(comparator, value, ids):
     assert matching({"search_attribute": attribute, "search_type": comparator, "search_value": value}) == ids
 
 
+def test_starts_with_is_for_strings_but_like_reads_any_value_as_text():
+    """Harper's NoSQL ``starts_with`` (and search_by_value's ``0*``) walks the index of strings; SQL's LIKE does not."""
+    rows = [{"id": 1, "v": 0}, {"id": 2, "v": "011"}, {"id": 3, "v": "00011"}, {"id": 4, "v": 105}]
+    nosql_prefix = compile_predicate({"conditions": nosql.value_condition("v", "0*")})
+    like_prefix = compile_predicate({"conditions": {"search_attribute": "v", "search_type": "text_starts_with",
+                                                    "search_value": "0"}})
+    assert [r["id"] for r in rows if nosql_prefix(r)] == [2, 3]
+    assert [r["id"] for r in rows if like_prefix(r)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("conditions, operator, expected", [
+    ([("location", "contains"), ("group", "between")], "and", "group"),
+    ([("location", "starts_with")], "and", "location"),
+    ([("age", "greater_than"), ("location", "starts_with"), ("group", "equals")], "and", "group"),
+    ([("group", "equals"), ("id", "equals")], "and", "id"),
+    ([("group", "equals"), ("age", "equals")], "and", "group"),
+    ([("group", "equals"), ("age", "equals")], "or", None),
+])
+def test_conditions_are_answered_in_the_order_of_the_narrowest_one(conditions, operator, expected):
+    """Harper walks the index of the condition it estimates narrowest; its answer comes in that order."""
+    table = catalog().table("dev", "dog")
+    leaves = [{"search_attribute": a, "search_type": t, "search_value": 1} for a, t in conditions]
+    assert nosql.driving_attribute(table, operator, leaves) == expected
+
+
 def test_nested_groups():
     tree = {"operator": "or", "conditions": [
         {"search_attribute": "name", "search_type": "starts_with", "search_value": "A"},
@@ -57,13 +82,14 @@ def test_nested_groups():
 
 
 def test_sql_pushes_the_filter_down():
+    """A single table's WHERE goes to the shards as SQL, functions included; the shards evaluate it."""
     plan = sql.plan_sql("SELECT id FROM dev.dog WHERE age > 4 AND name LIKE 'P%' OR w IS NULL", catalog())
-    assert plan.scans[0]["conditions"] == {"operator": "or", "conditions": [
-        {"operator": "and", "conditions": [
-            {"search_attribute": "age", "search_type": "greater_than", "search_value": 4},
-            {"search_attribute": "name", "search_type": "starts_with", "search_value": "P"}]},
-        {"search_attribute": "w", "search_type": "equals", "search_value": None}]}
+    assert plan.scans[0]["where"] == "age > 4 AND name LIKE 'P%' OR w IS NULL"
+    predicate = compile_predicate(plan.scans[0])
+    assert [r["id"] for r in ROWS if predicate(r)] == [1, 2]  # "7" is not above 4: a range stays in its type
     assert list(plan.finish([[ROWS[0]]])) == [{"id": 1}]
+    functions = sql.plan_sql("SELECT id FROM dev.dog WHERE UPPER(name) = 'PENNY'", catalog())
+    assert [r["id"] for r in ROWS if compile_predicate(functions.scans[0])(r)] == [1]
 
 
 def test_sql_errors():
@@ -71,7 +97,7 @@ def test_sql_errors():
         sql.plan_sql("SELECT * FROM dev.dog WHERE (", catalog())
     with pytest.raises(HarperError, match="schema not defined for table dog"):
         sql.plan_sql("SELECT * FROM dog", catalog())
-    with pytest.raises(HarperError, match="Only SELECT"):
+    with pytest.raises(HarperError, match="A search runs a SELECT, not UPDATE"):
         sql.plan_sql("UPDATE dev.dog SET age = 1", catalog())
 
 
@@ -88,21 +114,21 @@ def test_a_large_sort_runs_on_disk_and_stays_stable(monkeypatch):
     assert sort.sort_rows(merged, [("id", False)], "id") is merged  # already in key order: streamed as it comes
 
 
-@pytest.mark.parametrize("statement, name, conditions", [
+@pytest.mark.parametrize("statement, name, where", [
     ("SELECT COUNT(*) FROM dev.dog", "COUNT(*)", None),
-    ("select count(*) as n from dev.dog where age = 7", "n", {"search_attribute": "age", "search_type": "equals",
-                                                              "search_value": 7}),
+    ("select count(*) as n from dev.dog where age = 7", "n", "age = 7"),
+    ("SELECT COUNT(*) FROM dev.dog WHERE age + 1 = 8", "COUNT(*)", "age + 1 = 8"),  # Harper's evaluator, shard-side
 ])
-def test_a_plain_count_is_answered_by_the_shards_counting(statement, name, conditions):
+def test_a_plain_count_is_answered_by_the_shards_counting(statement, name, where):
     plan = sql.plan_sql(statement, catalog())
-    assert plan.scans == [{"database": "dev", "table": "dog", "keys": None, "conditions": conditions,
-                           "count_only": True}]  # no row travels
+    assert plan.scans == [{"database": "dev", "table": "dog", "keys": None, "conditions": None, "where": where,
+                           "count_only": True}]  # no row travels, the shards evaluate the WHERE
     assert list(plan.answer([iter(())], [42])) == [{name: 42}]
 
 
 @pytest.mark.parametrize("statement", ["SELECT COUNT(name) FROM dev.dog", "SELECT COUNT(*) FROM dev.dog GROUP BY age",
                                        "SELECT COUNT(DISTINCT age) FROM dev.dog", "SELECT COUNT(*), 1 FROM dev.dog",
-                                       "SELECT COUNT(*) FROM dev.dog WHERE age + 1 = 8"])
+                                       "SELECT COUNT(*) FROM dev.dog d JOIN dev.dog e ON d.id = e.id"])
 def test_other_counts_are_finished_in_sql(statement):
     plan = sql.plan_sql(statement, catalog())
     assert plan.count_as is None and not plan.scans[0].get("count_only")

@@ -68,3 +68,20 @@ def test_a_command_sent_again_by_a_resumed_load_is_skipped(tmp_path):
     assert upsert(6, 1, "next").written == 1 and store.next_seq("job-1") == 2
     assert [r["name"] for _, r in store.scan("dev", "dog")] == ["next"]
     assert store.next_seq("another-job") == 0
+
+
+def test_dropping_an_attribute_rewrites_the_records_that_have_it_in_bounded_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)  # several writes for 10 records
+    store = ShardStore(tmp_path / "s")
+    store.write_batch(0, "dev", "dog", "id", "insert",
+                      [{"id": i, "name": f"n{i}", **({"age": i} if i % 2 else {})} for i in range(10)], 1.0)
+    store.write_batch(1, "dev", "cat", "id", "insert", [{"id": 1, "age": 9}], 1.0)
+    command = ShardCommand("DROP_ATTRIBUTE", "", "dev", "dog", payload=codec.dumps("age"))
+    assert apply_to_store(store, 2, command) is None
+    rows = [r for _, r in store.scan("dev", "dog")]
+    assert len(rows) == 10 and all("age" not in r and r["name"] == f"n{r['id']}" for r in rows)
+    assert [r["age"] for _, r in store.scan("dev", "cat")] == [9]  # another table keeps its attribute
+    assert store.offset == 2
+    # a replay applies it again (a worker that stopped halfway): the same records, nothing else changes
+    apply_to_store(store, 2, command)
+    assert [r for _, r in store.scan("dev", "dog")] == rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipeline.query import sql
+from pipeline.query.final_stage import final_stage
 
 TOKEN = "host-secret-final-stage"
 
@@ -13,7 +13,7 @@ def test_the_final_stage_reaches_no_file_and_no_setting(tmp_path):
     """DuckDB itself is locked once the rows are in, whatever statement reaches it."""
     secret = tmp_path / "secret.txt"
     secret.write_text(TOKEN)
-    with sql.final_stage([("t0", ["id", "it's"], [{"id": 1, "it's": "q"}])], "64MB") as connection:
+    with final_stage([("t0", ["id", "it's"], [{"id": 1, "it's": "q"}])], "64MB") as connection:
         assert connection.execute("SELECT id, \"it's\" FROM t0").fetchall() == [(1, "q")]
         for statement in (f"SELECT * FROM read_text('{secret}')", f"SELECT * FROM read_csv('{secret}')",
                           f"COPY t0 TO '{tmp_path}/out.csv'", f"ATTACH '{tmp_path}/x.db' AS x",
