@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from harness import WorkerProcess
+from harness import Client, WorkerProcess
 
 #: a column of integers, floats, a numeric text and nulls (w), and one of integers and floats (n)
 MIX = [{"id": 1, "w": 55, "n": 3, "name": "Penny", "good": True},
@@ -131,13 +131,13 @@ def test_dml_is_checked_against_the_roles_permissions(worker):
             {"attribute_name": "b", "read": True, "insert": False, "update": False}]}}}}})
     client.ok({"operation": "add_user", "role": "sq_editor", "username": "sq_user", "password": "pw",
                "active": True})
-    auth = {"auth": "Basic " + __import__("base64").b64encode(b"sq_user:pw").decode()}
-    allowed = client.op({"operation": "sql", "sql": "UPDATE sq.perm SET a = 5 WHERE id = 1"}, **auth)
+    editor = Client(client.url, "sq_user:pw")
+    allowed = editor.op({"operation": "sql", "sql": "UPDATE sq.perm SET a = 5 WHERE id = 1"})
     assert allowed.status == 200 and allowed.body["update_hashes"] == [1]
     for statement, need in (("UPDATE sq.perm SET b = 5 WHERE id = 1", "update"),
                             ("INSERT INTO sq.perm (id, a) VALUES (2, 1)", "insert"),
                             ("DELETE FROM sq.perm WHERE id = 1", "delete")):
-        denied = client.op({"operation": "sql", "sql": statement}, **auth)
+        denied = editor.op({"operation": "sql", "sql": statement})
         assert denied.status == 403, (statement, denied)
         assert need in json.dumps(denied.body["unauthorized_access"])
     assert sql(worker, "SELECT a, b FROM sq.perm") == [{"a": 5, "b": 2}]
@@ -154,14 +154,14 @@ def test_a_restricted_select_star_shows_and_exports_only_readable_attributes(wor
             {"attribute_name": "hidden", "read": False, "insert": False, "update": False}]}}}}})
     client.ok({"operation": "add_user", "role": "sq_reader", "username": "sq_reader", "password": "pw",
                "active": True})
-    auth = {"auth": "Basic " + __import__("base64").b64encode(b"sq_reader:pw").decode()}
-    rows = client.op({"operation": "sql", "sql": "SELECT * FROM sq.secret"}, **auth)
+    reader = Client(client.url, "sq_reader:pw")
+    rows = reader.op({"operation": "sql", "sql": "SELECT * FROM sq.secret"})
     assert rows.status == 200 and [{k: v for k, v in r.items() if not k.startswith("__")} for r in rows.body] == [
         {"id": 1, "public": "p"}]
-    named = client.op({"operation": "sql", "sql": "SELECT hidden FROM sq.secret"}, **auth)
+    named = reader.op({"operation": "sql", "sql": "SELECT hidden FROM sq.secret"})
     assert named.status == 403
-    started = client.op({"operation": "export_local", "format": "json", "path": str(tmp_path), "filename": "mine",
-                         "search_operation": {"operation": "sql", "sql": "SELECT * FROM sq.secret"}}, **auth)
+    started = reader.op({"operation": "export_local", "format": "json", "path": str(tmp_path), "filename": "mine",
+                         "search_operation": {"operation": "sql", "sql": "SELECT * FROM sq.secret"}})
     assert started.status == 200, started
     job = client.job(started.body["job_id"])
     assert job["status"] == "COMPLETE", job
