@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
 from pipeline.kafka import topics
+from pipeline.kafka.broker import die_with
 from pipeline.records import JobEvent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,8 +156,10 @@ class WorkerProcess:
         env = {**settings_env(self.settings), **self.env}
         if self.command == "up":  # the whole embedded pipeline: it starts a broker of its own
             del env["KAFKA_BOOTSTRAP_SERVERS"]
+        # dies with the test run however it ends (a killed pytest never runs the fixtures' stop)
         self.proc = subprocess.Popen([*self.program, self.command], env=env, cwd=self.cwd,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=die_with(os.getpid()))
         deadline = time.monotonic() + timeout
         while True:
             assert self.proc.poll() is None, f"worker exited:\n{self.log_path.read_text()[-3000:]}"

