@@ -151,6 +151,10 @@ class WorkerProcess:
                              f"{settings.admin_username}:{settings.admin_password}")
 
     def start(self, timeout: float = 60) -> "WorkerProcess":
+        return self.launch().wait_until_answering(timeout)
+
+    def launch(self) -> "WorkerProcess":
+        """Start the process, without waiting for it to answer."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         env = {**settings_env(self.settings), **self.env}
@@ -160,6 +164,11 @@ class WorkerProcess:
         self.proc = subprocess.Popen([*self.program, self.command], env=env, cwd=self.cwd,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                      preexec_fn=die_with(os.getpid()))
+        return self
+
+    def wait_until_answering(self, timeout: float = 60) -> "WorkerProcess":
+        """Wait until the launched process answers operations."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while True:
             assert self.proc.poll() is None, f"worker exited:\n{self.log_path.read_text()[-3000:]}"

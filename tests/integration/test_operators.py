@@ -8,8 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -17,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, Client, WorkerProcess, http, job_events, settings_env, wait_until
+from harness import REPO, Client, WorkerProcess, http, job_events, wait_until
 
 ROWS = 20_000
 SECRET = "hunter2-s3cret"
@@ -34,10 +32,7 @@ def started(module_settings, tmp_path_factory):
     """The worker, and every readiness answer seen from its start until it was ready."""
     # small checkpoints: a load of ROWS rows checkpoints a known number of times
     settings = dataclasses.replace(module_settings, batch_size=1000, checkpoint_batches=2)
-    process = WorkerProcess(settings, tmp_path_factory.mktemp("ops") / "worker.log")
-    process.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=settings_env(settings),
-                                    stdout=open(process.log_path, "ab"), stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+    process = WorkerProcess(settings, tmp_path_factory.mktemp("ops") / "worker.log").launch()
     base = f"http://{settings.http_host}:{settings.http_port}"
     seen: list[tuple[int, dict]] = []
     try:
@@ -50,7 +45,7 @@ def started(module_settings, tmp_path_factory):
                 seen.append((status, json.loads(body)))
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.02)  # not listening yet
-        process.start()  # answers operations now
+        process.wait_until_answering()  # operations too, now
         yield process, base, seen
     finally:
         process.stop()
