@@ -5,7 +5,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import http.server
+from http import server as http_server
 import json
 import os
 import signal
@@ -330,18 +330,18 @@ class HeldSource:
         self.release = threading.Event()
         source = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(http_server.BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
             def do_GET(self):  # noqa: N802 - the http.server API
                 source._answer(self)
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = http_server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def _answer(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+    def _answer(self, handler: http_server.BaseHTTPRequestHandler) -> None:
         count = self.requests[handler.path] = self.requests.get(handler.path, 0) + 1
         if handler.path in self.redirects or (count > 1 and handler.path in self.once):
             handler.send_response(302 if handler.path in self.redirects else 404)
