@@ -128,10 +128,11 @@ class Authorizer:
     def check(self, op: dict, principal: Principal | None, sql_tables=None) -> None:
         """Raise Harper's 403 when ``principal`` may not run ``op``; None (no credentials) is trusted, except
         that nobody changes the system database."""
-        self._check_system(op, principal, sql_tables)
+        name = op.get("operation")
+        read = sql_tables(op.get("sql")) if name == "sql" and sql_tables else []  # parsed once for both checks
+        self._check_system(op, principal, read)
         if principal is None or principal.super_user:
             return
-        name = op.get("operation")
         if name in EXPORTS:
             search = op.get("search_operation") if isinstance(op.get("search_operation"), dict) else {}
             if search.get("operation") != "sql":
@@ -143,7 +144,6 @@ class Authorizer:
         unauthorized: list = []
         invalid: list = []
         if name == "sql":
-            read = sql_tables(op.get("sql")) if sql_tables else []
             for database, table, attributes, need in read:
                 access = self.access(principal, database, table, invalid)
                 if access is not None:
@@ -173,11 +173,12 @@ class Authorizer:
         if unauthorized or invalid:
             raise not_authorized(unauthorized, invalid)
 
-    def _check_system(self, op: dict, principal: Principal | None, sql_tables) -> None:
-        """The system database: changed by nobody, read and described by super users only (Harper's answers)."""
+    def _check_system(self, op: dict, principal: Principal | None, read: list) -> None:
+        """The system database: changed by nobody, read and described by super users only (Harper's answers).
+
+        ``read``: an SQL statement's table references (``validate_sql.references``)."""
         name = op.get("operation")
         if name == "sql":
-            read = sql_tables(op.get("sql")) if sql_tables else []
             for database, table, _, need in read:  # SQL's INSERT / UPDATE / DELETE into the system database
                 if database == system.SYSTEM and need != "read":
                     raise system.refuse_change(need, table)
