@@ -24,8 +24,11 @@ install: $(STAMP_RUN)
 run: $(STAMP_RUN)
 	$(BIN)/harper-pipeline up
 
+# the suite in TEST_PROCESSES processes, each module in one of them (its module-wide worker is started once)
+TEST_PROCESSES ?= 2
+
 test: $(STAMP_TEST)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP_RUN)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -17,14 +17,17 @@ from pipeline.kafka.broker import free_port
 DOGS = CONFORMANCE / "data" / "dogs.csv"
 
 
-@pytest.fixture
-def worker(settings, tmp_path):
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
+@pytest.fixture(scope="module")
+def worker(module_settings, tmp_path_factory):
+    """One worker for the module's tests (each starts from an empty ``dev``: :func:`make_table`)."""
+    process = WorkerProcess(module_settings, tmp_path_factory.mktemp("loads") / "worker.log").start()
     yield process
     process.stop()
 
 
 def make_table(client, database="dev", table="dog", key="id"):
+    """The table, in a database emptied of what an earlier test of the module left."""
+    client.op({"operation": "drop_database", "database": database})
     client.ok({"operation": "create_table", "database": database, "table": table, "primary_key": key})
 
 
@@ -115,7 +118,8 @@ def test_typing_big_integers_and_generated_keys(worker):
     assert isinstance(generated["id"], int)  # Harper generates numeric keys for untyped primary keys
 
 
-def test_file_load_through_kafka_with_the_cli(worker, settings):
+def test_file_load_through_kafka_with_the_cli(worker):
+    settings = worker.settings
     client = worker.client
     make_table(client)
     done = cli(settings, "submit", "--kafka", "--wait", json.dumps(
@@ -130,7 +134,8 @@ def test_file_load_through_kafka_with_the_cli(worker, settings):
     assert json.loads(shown.stdout)[0]["status"] == "COMPLETE"
 
 
-def test_the_cli_goes_through_the_api_when_it_is_up(worker, settings):
+def test_the_cli_goes_through_the_api_when_it_is_up(worker):
+    settings = worker.settings
     make_table(worker.client)
     op = json.dumps({"operation": "csv_file_load", "database": "dev", "table": "dog", "file_path": str(DOGS)})
     done = cli(settings, "submit", "--wait", op)
@@ -144,7 +149,8 @@ def test_the_cli_goes_through_the_api_when_it_is_up(worker, settings):
     assert json.loads(answered.stdout)["record_count"] == 10
 
 
-def test_a_failing_job_exits_non_zero(worker, settings):
+def test_a_failing_job_exits_non_zero(worker):
+    settings = worker.settings
     make_table(worker.client)
     op = json.dumps({"operation": "csv_data_load", "database": "dev", "table": "nope", "data": "id\n1\n"})
     done = cli(settings, "submit", "--kafka", "--wait", op)
@@ -155,7 +161,8 @@ def test_a_failing_job_exits_non_zero(worker, settings):
     assert refused.returncode == 1 and "Table 'dev.nope' does not exist" in refused.stderr
 
 
-def test_raw_kafka_operations_and_the_dead_letter_topic(worker, settings):
+def test_raw_kafka_operations_and_the_dead_letter_topic(worker):
+    settings = worker.settings
     client = worker.client
     make_table(client)
     garbage = b'{"operation": "csv_data_load", "data": "id\n1\n"'  # cut short
@@ -263,15 +270,20 @@ def test_two_workers_share_the_catalog_and_the_shards(settings, tmp_path):
 
 def test_get_job_finds_a_job_the_moment_it_is_answered(worker):
     make_table(worker.client)
+    started_ids = []
     for _ in range(5):
         started = worker.client.ok({"operation": "csv_data_load", "database": "dev", "table": "dog",
                                     "data": "id\n1\n"})
         [found] = worker.client.ok({"operation": "get_job", "id": started["job_id"]})
         assert found["id"] == started["job_id"] and found["type"] == "csv_data_load"
         assert found["status"] in ("IN_PROGRESS", "COMPLETE")
+        started_ids.append(started["job_id"])
+    for job_id in started_ids:  # ended before the module's next test empties the table
+        assert worker.client.job(job_id)["status"] == "COMPLETE"
 
 
-def test_jobs_are_found_by_start_date(worker, settings):
+def test_jobs_are_found_by_start_date(worker):
+    settings = worker.settings
     make_table(worker.client)
     job = load(worker.client, operation="csv_data_load", data="id\n1\n")
     found = worker.client.ok({"operation": "search_jobs_by_start_date", "from_date": "2000-01-01",
@@ -285,7 +297,8 @@ def test_jobs_are_found_by_start_date(worker, settings):
     assert job["id"] in {j["id"] for j in json.loads(listed.stdout)}
 
 
-def test_a_finished_job_delivered_again_is_not_run_again(worker, settings):
+def test_a_finished_job_delivered_again_is_not_run_again(worker):
+    settings = worker.settings
     client = worker.client
     make_table(client)
     job_id = str(uuid.uuid4())
