@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Any, BinaryIO, Callable, Iterable
 
-from .. import s3
+from .. import codec, s3
 from ..catalog import TableDef
 from ..config import Settings
 from ..contract.answers import completed_job_message, export_result
@@ -20,11 +20,23 @@ from ..jobs.events import COMPLETE, emit, event, now_ms
 from ..kafka.bus import Bus
 from ..metrics import Metrics, counted
 from ..query.gather import Scanner, Spill
+from ..query.plan import Plan
 from ..query.planner import plan
-from ..sinks.formats import FORMATS, WRITERS
+from ..sinks.formats import FORMATS, TEXT_WRITERS, WRITERS
 from ..sinks.local import AtomicFile
 from ..sinks.s3 import S3Upload
 from .tables import Tables
+
+
+def _rows_to_write(planned: Plan, spills: list[Spill], counts: list[int],
+                   fmt: str) -> tuple[Callable[[Iterable[Any], BinaryIO], int], Iterable[Any]]:
+    """The writer of ``fmt`` and the rows it takes: the shards' JSON texts where it can."""
+    if planned.finish_sent is not None:
+        texts = planned.finish_sent(spills[0].lines())
+        if fmt in TEXT_WRITERS:
+            return TEXT_WRITERS[fmt], texts
+        return WRITERS[fmt], map(codec.loads, texts)  # already projected by the shards
+    return WRITERS[fmt], planned.answer([s.rows() for s in spills], counts)
 
 
 class Exports:
@@ -48,7 +60,6 @@ class Exports:
         planned = plan(op["search_operation"], self.tables.catalog, settings.duckdb_memory, readable)
         workdir = settings.data_dir / "tmp" / job_id
         spills: list[Spill] = []
-        writer = WRITERS[op["format"]]
         exported = self.metrics.exported_counter(op["operation"], op["format"])
         try:
             counts = []
@@ -56,16 +67,20 @@ class Exports:
                 spills.append(Spill(workdir / f"scan-{i}", self.scanner.shards))
                 counts.append(await self.scanner.scan(spec, spills[-1]))
 
+            def write(out: BinaryIO) -> None:
+                writer, rows = _rows_to_write(planned, spills, counts, op["format"])
+                writer(counted(rows, exported), out)
+
             def write_file() -> dict:
                 with AtomicFile(Path(op["file"])) as out:
-                    writer(counted(planned.answer([s.rows() for s in spills], counts), exported), out)
+                    write(out)
                 return export_result(op["format"], op["file"])
 
             def write_object() -> dict:
                 bucket, key = op["s3"]["bucket"], op["object_key"]
                 try:
                     with S3Upload(s3.client(op["s3"], settings), bucket, key, settings.s3_part_bytes) as out:
-                        writer(counted(planned.answer([s.rows() for s in spills], counts), exported), out)
+                        write(out)
                 except s3.S3_ERRORS as err:
                     raise s3.error(err, bucket, key) from None
                 return out.result

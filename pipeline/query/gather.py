@@ -51,7 +51,8 @@ class Spill:
     def add(self, shard: int, rows: bytes) -> None:
         self._files[shard].write(rows)  # already lines of key, tab, row
 
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def lines(self) -> Iterator[bytes]:
+        """Every row as JSON bytes (as the shards sent it), in key order."""
         for out in self._files:
             out.close()
         readers = [open(p, "rb") for p in self.paths]
@@ -59,10 +60,13 @@ class Spill:
             for line in heapq.merge(*readers, key=lambda line: line[: line.index(b"\t")]):
                 if self._closed:
                     raise ScanError("the scan's rows were discarded (the job was stopped)")
-                yield codec.loads(line[line.index(b"\t") + 1:])
+                yield line[line.index(b"\t") + 1:-1]
         finally:
             for reader in readers:
                 reader.close()
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        return map(codec.loads, self.lines())
 
     def close(self) -> None:
         self._closed = True
