@@ -16,7 +16,6 @@ then booleans, then numbers, then strings (then anything else).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
@@ -81,34 +80,25 @@ def project(rows: Rows, names: list[str]) -> Iterator[dict[str, Any]]:
     return ({name: row.get(name) for name in names} for row in rows)
 
 
-#: the members' names of a flat JSON object with no escapes (see :class:`Projection`)
-_MEMBER_NAMES = re.compile(rb'"([^"]*)":')
-
-
 class Projection:
     """:func:`project` of one row held as JSON bytes, done where the row is stored (a shard's scan).
 
-    A row stored with exactly the projected attributes in their order (the store keeps rows in
-    :func:`all_attributes`' order) is its own projection: its bytes are passed on as they are; any other row
-    is decoded, projected and encoded. Telling them apart must cost far less than decoding, so it reads the
-    bytes: an object with no other ``{`` or ``[`` (no nested value) and no backslash (no escaped quote, so
-    every ``"`` opens or closes a string) has as its members' names exactly the matches of ``"name":``, in
-    order; a name starting with a comma could also match the end of a string value and the start of the next
-    member, so names that start with one (and names that would need escaping) always take the slow way.
+    A row stored with exactly the projected attributes in their order (the
+    store keeps rows in :func:`all_attributes`' order) is its own projection:
+    its bytes are passed on as they are, not encoded again; any other row is
+    projected. It is told from the decoded row (``row``, decoded once for the
+    scan's filter too): a check of the bytes alone (the members' names in
+    order, with nested objects and strings holding ``":`` ruled out)
+    measured slower than orjson's decoding.
     """
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        plain = all(not name.startswith(",") and '"' not in name and "\\" not in name and name.isprintable()
-                    for name in names)
-        self._expected = [name.encode() for name in names] if plain else None
 
-    def __call__(self, raw: bytes) -> bytes:
-        expected = self._expected
-        if (expected is not None and raw[:1] == b"{" and raw.count(b"{") == 1 and b"[" not in raw
-                and b"\\" not in raw and _MEMBER_NAMES.findall(raw) == expected):
+    def __call__(self, raw: bytes, row: dict[str, Any]) -> bytes:
+        if list(row) == self.names:
             return raw
-        return codec.dumps(next(project((codec.loads(raw),), self.names)))
+        return codec.dumps(next(project((row,), self.names)))
 
 
 def page(rows: Rows, op: dict) -> Rows:

@@ -37,9 +37,13 @@ def matching_rows(store: Store, spec: dict[str, Any],
     else:
         rows = store.scan_raw(database, table)
     project = Projection(spec["attributes"]) if spec.get("attributes") is not None else None
+    if predicate is None and project is None:
+        yield from rows
+        return
     for key, raw in rows:
-        if predicate is None or predicate(codec.loads(raw)):
-            yield key, raw if project is None else project(raw)
+        row = codec.loads(raw)
+        if predicate is None or predicate(row):
+            yield key, raw if project is None else project(raw, row)
 
 
 async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],

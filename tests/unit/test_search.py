@@ -152,18 +152,17 @@ def test_a_projection_of_stored_bytes_is_exactly_the_projection_of_the_row(row):
     ``project`` makes it (same members, same order)."""
     from pipeline import codec
     raw = codec.dumps(row)
-    projected = plan.Projection(NAMES)(raw)
+    projected = plan.Projection(NAMES)(raw, codec.loads(raw))
     assert list(codec.loads(projected).items()) == list(next(plan.project([row], NAMES)).items())
-    assert (projected is raw) == (row == dict(zip(NAMES, row.values())) and len(row) == len(NAMES)
-                                  and "{" not in row["a"])
+    assert (projected is raw) == (list(row) == NAMES)
 
 
 def test_a_projection_passes_a_stored_row_with_exactly_its_attributes_through():
     from pipeline import codec
     raw = codec.dumps({"id": "k", "__createdtime__": 2, "__updatedtime__": 3, "a": "São, \u00e9", "b:c": True,
                        ":d": None})
-    assert plan.Projection(NAMES)(raw) is raw
-    assert plan.Projection([",x", *NAMES])(raw) is not raw  # a name starting with a comma is never trusted
+    assert plan.Projection(NAMES)(raw, codec.loads(raw)) is raw
+    assert plan.Projection([",x", *NAMES])(raw, codec.loads(raw)) is not raw
 
 
 def test_a_search_in_key_order_has_the_shards_project_and_pages_their_rows():
