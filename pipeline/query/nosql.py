@@ -18,6 +18,12 @@ def _spec(op: dict, keys: list | None = None, conditions: dict | None = None) ->
     return {"database": op["database"], "table": op["table"], "keys": keys, "conditions": conditions}
 
 
+def _in_key_order(op: dict, spec: dict[str, Any], names: list[str], finish) -> Plan:
+    """A search answered in primary-key order, the order the shards' rows arrive in: the shards project the
+    rows (``attributes``), so the answer is their rows as sent, paged (:attr:`Plan.finish_sent`)."""
+    return Plan([{**spec, "attributes": names}], finish, finish_sent=lambda rows: iter(page(rows, op)))
+
+
 def by_hash(op: dict, catalog: Catalog) -> Plan:
     table = catalog.table(op["database"], op["table"])
     names = columns(table, op["get_attributes"])
@@ -65,7 +71,10 @@ def by_value(op: dict, catalog: Catalog) -> Plan:
     def finish(results: list[Rows]) -> Iterator[dict[str, Any]]:
         return project(page(sort_rows(results[0], sort, table.primary_key), op), names)
 
-    return Plan([_spec(op, conditions=value_condition(attribute, op["search_value"]))], finish)
+    spec = _spec(op, conditions=value_condition(attribute, op["search_value"]))
+    if sort == [(table.primary_key, False)]:
+        return _in_key_order(op, spec, names, finish)
+    return Plan([spec], finish)
 
 
 #: how narrow Harper's planner estimates a condition (lower first): a key, a value, a prefix, a range, a scan
@@ -106,4 +115,6 @@ def by_conditions(op: dict, catalog: Catalog) -> Plan:
         rows = sort_rows(results[0], sort, table.primary_key) if sort else results[0]
         return project(page(rows, op), names)
 
+    if not sort or sort == [(table.primary_key, False)]:
+        return _in_key_order(op, _spec(op, conditions=tree), names, finish)
     return Plan([_spec(op, conditions=tree)], finish)

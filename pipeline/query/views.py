@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from .. import codec
 from .gather import Spill, row_line
+from .plan import project
 from .predicate import compile_predicate
 
 Rows = Callable[[], Iterable[dict[str, Any]]]
@@ -44,5 +45,8 @@ class TableViews:
                 found.append((key, row))
         if sink is not None and not spec.get("count_only") and found:
             found.sort(key=lambda kr: kr[0])
-            sink.add(0, b"".join(row_line(key, codec.dumps(row)) for key, row in found))
+            rows = (row for _, row in found)
+            if spec.get("attributes") is not None:  # projected, as a shard projects its rows
+                rows = project(rows, spec["attributes"])
+            sink.add(0, b"".join(row_line(key, codec.dumps(row)) for (key, _), row in zip(found, rows)))
         return len(found)

@@ -30,11 +30,13 @@ _EPOCH = b"\x00epoch"
 _RESULT = b"\x00result/"
 _JOB = b"\x00job/"
 _APPLIED = b"\x00applied/"
+_TALLY = b"\x00tally/"
 _DATA = b"d"
 _SEP = b"\x00"
 
 
-#: records rewritten per RocksDB write when an attribute is dropped (memory stays bounded for any table)
+#: records rewritten or deleted per RocksDB write by a command over a whole table (dropping an attribute,
+#: deleting the records before a date): memory stays bounded for any table
 REWRITE_CHUNK = 10_000
 #: memory is shared by all the shards of a worker, so it does not grow with their number
 MEMTABLE_BYTES = 64 * 1024 * 1024
@@ -168,16 +170,33 @@ class ShardStore(Store):
         return result
 
     def delete_before(self, offset: int, database: str, table: str, before: float) -> Result:
-        """Delete the records created before ``before`` (epoch ms), in one write."""
-        batch = WriteBatch(raw_mode=True)
+        """Delete the records created before ``before`` (epoch ms), :data:`REWRITE_CHUNK` records per write.
+
+        Each write also keeps how many the command has deleted so far (its
+        tally, under its offset); the last one records the offset and the
+        result and drops the tally. A worker that stops halfway replays the
+        command: what it deleted is gone, and the count goes on from the
+        tally, so every record is counted once. The tally's key names the log's
+        epoch: a log that starts again reuses offsets.
+        """
         prefix = table_prefix(database, table)
-        result = Result()
+        tally = _TALLY + (self.epoch or "").encode() + _SEP + struct.pack(">q", offset)
+        raw = self.db.get(tally)
+        deleted = struct.unpack(">q", raw)[0] if raw is not None else 0
+        batch = WriteBatch(raw_mode=True)
+        pending = 0
         for key, record in self.scan(database, table):
             created = record.get("__createdtime__")
             if isinstance(created, (int, float)) and created < before:
                 batch.delete(prefix + key)
-                result.written += 1
-        result.parsed = result.written
+                deleted += 1
+                pending += 1
+                if pending >= REWRITE_CHUNK:
+                    batch.put(tally, struct.pack(">q", deleted))
+                    self.db.write(batch)
+                    batch, pending = WriteBatch(raw_mode=True), 0
+        batch.delete(tally)
+        result = Result(parsed=deleted, written=deleted)
         self._commit(batch, offset, result, keep_result=True)
         return result
 

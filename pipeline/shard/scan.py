@@ -14,6 +14,7 @@ from .. import codec
 from ..config import MAX_MESSAGE_BYTES
 from ..kafka.bus import Bus
 from ..query.gather import row_line
+from ..query.plan import Projection
 from ..query.predicate import Predicate
 from ..records import ShardReply
 from .store import Store
@@ -27,15 +28,22 @@ BYTES_PER_MESSAGE = MAX_MESSAGE_BYTES // 4
 
 def matching_rows(store: Store, spec: dict[str, Any],
                   predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
-    """The rows of one shard that a scan asks for, in key order, as stored: decoded only to be filtered."""
+    """The rows of one shard that a scan asks for, in key order, as stored (decoded only to be filtered), or
+    projected on the scan's ``attributes`` if it names them (a row stored with exactly those passes as stored).
+    """
     database, table = spec["database"], spec["table"]
     if spec.get("keys") is not None:
         rows = store.get_many_raw(database, table, spec["keys"])
     else:
         rows = store.scan_raw(database, table)
+    project = Projection(spec["attributes"]) if spec.get("attributes") is not None else None
+    if predicate is None and project is None:
+        yield from rows
+        return
     for key, raw in rows:
-        if predicate is None or predicate(codec.loads(raw)):
-            yield key, raw
+        row = codec.loads(raw)
+        if predicate is None or predicate(row):
+            yield key, raw if project is None else project(raw, row)
 
 
 async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],

@@ -177,6 +177,66 @@ def test_a_closed_spill_stops_its_reader_at_the_next_row(tmp_path):
         next(rows)
 
 
+def lines_of(*ids: int) -> bytes:
+    return b"".join(b"%08x\t{\"id\":%d}\n" % (i, i) for i in ids)
+
+
+def test_a_spill_is_read_in_key_order_while_its_shards_still_stream(tmp_path):
+    """The reader (an export's writer thread) gets each row as soon as every shard's next key is known, before
+    the shards are done; it waits for a shard that has sent nothing yet."""
+    spill = Spill(tmp_path / "scan", 2)
+    spill.add(0, lines_of(1, 4))
+    spill.add(1, lines_of(2))
+    rows = spill.lines()
+    assert [next(rows), next(rows)] == [b'{"id":1}', b'{"id":2}']  # the next of shard 1 is not known yet
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(rows))
+    reader.start()
+    spill.add(1, lines_of(3, 10 ** 6))  # a longer key than shard 0's next (its hex has more digits)
+    spill.done(1)
+    spill.add(0, lines_of(5))
+    spill.done(0)
+    reader.join(10)
+    assert got == [b'{"id":3}', b'{"id":4}', b'{"id":5}', b'{"id":1000000}']
+
+
+def test_a_shard_streamed_again_while_its_rows_are_read_is_read_once(tmp_path):
+    """A partition moved mid-scan: its stream starts again from message 0 after the reader has read part of
+    the first; the reader carries on where it was, and no row is read twice or lost."""
+    async def main():
+        queue: asyncio.Queue = asyncio.Queue()
+        spill = Spill(tmp_path / "scan", 1)
+        rows = spill.lines()
+        for item in (reply(0, "ROWS", 0, lines_of(1, 2), 2), reply(0, "ROWS", 1, lines_of(3), 1)):
+            queue.put_nowait(item)
+        collecting = asyncio.ensure_future(collect(queue, 1, 5, spill))
+        first = await asyncio.wait_for(asyncio.to_thread(lambda: [next(rows) for _ in range(3)]), 5)
+        assert first == [b'{"id":1}', b'{"id":2}', b'{"id":3}']
+        for item in (reply(0, "ROWS", 0, lines_of(1, 2), 2), reply(0, "ROWS", 1, lines_of(3), 1),
+                     reply(0, "ROWS", 2, lines_of(4), 1), reply(0, "DONE", 3, count=4)):
+            queue.put_nowait(item)
+        assert await collecting == 4
+        assert list(rows) == [b'{"id":4}']
+    asyncio.run(main())
+
+
+def test_a_failed_scan_stops_the_reader_waiting_for_its_rows(tmp_path):
+    spill = Spill(tmp_path / "scan", 2)
+    spill.add(0, lines_of(1))
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            list(spill.lines())
+        except ScanError as err:
+            failure.append(err)
+    reader = threading.Thread(target=read)
+    reader.start()
+    spill.fail("shard 1: it broke")
+    reader.join(10)
+    assert [str(e) for e in failure] == ["shard 1: it broke"]
+
+
 def reply(shard: int, kind: str, seq: int, rows: bytes = b"", count: int = 0) -> ShardReply:
     return ShardReply("scan", shard, kind, seq, rows, count)
 

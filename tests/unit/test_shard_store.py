@@ -1,6 +1,8 @@
 """The shard store's exactly-once bookkeeping, on a real RocksDB."""
 from __future__ import annotations
 
+import pytest
+
 from pipeline import codec
 from pipeline.records import ShardCommand
 from pipeline.shard.apply import apply_to_store
@@ -85,3 +87,40 @@ def test_dropping_an_attribute_rewrites_the_records_that_have_it_in_bounded_writ
     # a replay applies it again (a worker that stopped halfway): the same records, nothing else changes
     apply_to_store(store, 2, command)
     assert [r for _, r in store.scan("dev", "dog")] == rows
+
+
+class _StopsAfter:
+    """A store's database that stops (as a killed worker does) before its ``writes``-th write."""
+
+    def __init__(self, db, writes: int) -> None:
+        self._db, self._writes = db, writes
+
+    def write(self, batch) -> None:
+        self._writes -= 1
+        if self._writes == 0:
+            raise KeyboardInterrupt("killed")
+        self._db.write(batch)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+
+def test_delete_before_deletes_in_bounded_writes_and_a_replay_after_a_stop_counts_each_record_once(tmp_path,
+                                                                                                 monkeypatch):
+    monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)  # several writes for 10 records
+    store = ShardStore(tmp_path / "s")
+    store.write_batch(0, "dev", "dog", "id", "insert", [{"id": i} for i in range(10)], 1.0)
+    store.write_batch(1, "dev", "dog", "id", "insert", [{"id": i} for i in range(10, 14)], 5.0)
+    command = ShardCommand("DELETE_BEFORE", "job-d", "dev", "dog", before=2.0)
+    real = store.db
+    store.db = _StopsAfter(real, 3)  # two chunks of three written, then the worker dies
+    with pytest.raises(KeyboardInterrupt):
+        apply_to_store(store, 2, command)
+    real.close()
+    store = ShardStore(tmp_path / "s")
+    assert store.offset == 1 and len(list(store.scan("dev", "dog"))) == 8  # six gone, the command not applied
+    result = apply_to_store(store, 2, command)  # the replay
+    assert (result.parsed, result.written) == (10, 10)
+    assert [r["id"] for _, r in store.scan("dev", "dog")] == [10, 11, 12, 13]
+    assert store.stored_result(2).written == 10 and store.offset == 2
+    assert not [k for k in store.db.keys() if k.startswith(b"\x00tally/")]  # the tally went with the result
