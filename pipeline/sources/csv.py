@@ -385,21 +385,22 @@ def _chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: D
     first_line = 0
     decided: int | None = None  # the line that decided the encoding, when a chunk did
     while True:
-        if not eof:
-            more = stream.read(block)
-            eof = not more
-            data += more
-        if eof and not data:
-            break
+        # what was read is parsed before more is asked for: a download may be slow to send the rest
         cut = _balanced_end(data, block)
         if not cut and len(data) > block:  # a record longer than a block
             cut = _balanced_end(data, len(data))
-        if not cut and eof:
-            cut = len(data)
         if not cut:
-            if len(data) > max_record_bytes:
+            if eof:
+                if not data:
+                    break
+                cut = len(data)
+            elif len(data) > max_record_bytes:
                 return reported, (b"".join(kept) + data)[reported.offset - kept_at:]
-            continue
+            else:
+                more = stream.read(block)
+                eof = not more
+                data += more
+                continue
         chunk, data = data[:cut], data[cut:]
         read = _chunk_lines(chunk, decoder) if len(chunk) <= max_record_bytes else None
         if read is None:
