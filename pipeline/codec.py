@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -53,11 +54,117 @@ def nesting_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# ---- stored rows ---------------------------------------------------------------------
+CREATED = "__createdtime__"
+UPDATED = "__updatedtime__"
+_TIMES = (CREATED, UPDATED)
+
+
+class RowBytes(NamedTuple):
+    """A row encoded once, as a shard stores it (the export's canonical order: the primary key, the two
+    timestamps, the other attributes sorted by name), split where the timestamps go, so that a writer
+    storing a new row splices them in without decoding it.
+
+    ``head`` is ``{"<primary key>":<value>``; ``tail`` is ``,"<name>":<value>...}`` or ``}``; ``exact``:
+    either needs the exact form of a big integer (see :func:`dumps`), which the stored value then takes.
+    """
+
+    head: bytes
+    tail: bytes
+    exact: bool
+
+    def stored(self, times: bytes) -> bytes:
+        """The value a shard stores, with ``times`` from :func:`stored_times`."""
+        return (b" " if self.exact else b"") + self.head + times + self.tail
+
+    def record(self) -> dict[str, Any]:
+        """The row decoded (without the timestamps)."""
+        return loads((b" " if self.exact else b"") + self.head + self.tail)
+
+
+def stored_times(created: float, updated: float) -> bytes:
+    """The two timestamps' members, as :meth:`RowBytes.stored` splices them in."""
+    return b',"' + CREATED.encode() + b'":' + orjson.dumps(created) + b',"' + UPDATED.encode() + b'":' + \
+        orjson.dumps(updated)
+
+
+#: the order of the other attributes, by the record's names and its primary key: the records of one load
+#: share a few
+_ORDERS: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}
+_ORDERS_KEPT = 1024
+
+
+def _order(names: tuple[str, ...], primary_key: str) -> tuple[str, ...]:
+    order = _ORDERS.get((names, primary_key))
+    if order is None:
+        if len(_ORDERS) >= _ORDERS_KEPT:
+            _ORDERS.clear()
+        order = _ORDERS[names, primary_key] = tuple(sorted(
+            name for name in names if name != primary_key and name not in _TIMES))
+    return order
+
+
+_SORTED = _OPTS | orjson.OPT_SORT_KEYS
+_KEY_NAMES: dict[str, bytes] = {}
+_tuple_new = tuple.__new__  # builds a RowBytes without its Python-level __new__
+
+
+def _key_name(primary_key: str) -> bytes:
+    name = _KEY_NAMES.get(primary_key)
+    if name is None:
+        name = _KEY_NAMES[primary_key] = b"{" + orjson.dumps(primary_key) + b":"
+    return name
+
+
+def row_bytes(record: dict[str, Any], primary_key: str) -> RowBytes:
+    """``record`` (its key normalized) as a shard stores it, less the timestamps, which a writer sets: any the
+    record has are left out. Only the row's own attributes are sorted; objects in its values keep their order.
+    """
+    value = dumps(record[primary_key])
+    order = _order(tuple(record), primary_key)
+    body = dumps(dict(zip(order, map(record.__getitem__, order))))
+    exact = value[:1] == b" " or body[:1] == b" "
+    body = body.lstrip(b" ")
+    return RowBytes(_key_name(primary_key) + value.lstrip(b" "), b"," + body[1:] if len(body) > 2 else b"}", exact)
+
+
+def rows_bytes(records: list[dict[str, Any]], primary_key: str) -> list[RowBytes]:
+    """:func:`row_bytes` of each record, for all of them at once at C speed where that gives the same bytes.
+
+    The records (without their keys, taken out and put back: a key ends up
+    last) are encoded in one call with orjson sorting the names (by their UTF-8
+    bytes: ``sorted()``'s order). That output is cut into rows only when it
+    holds one ``{`` per record, so no object in a value (which orjson would
+    sort too), no string holding ``{`` and no empty record, and names neither
+    timestamp; else, and for integers beyond 64 bits, each record is encoded
+    on its own.
+    """
+    if not records:
+        return []
+    keys = list(map(dict.pop, records, repeat(primary_key)))
+    try:
+        body = orjson.dumps(records, option=_SORTED)
+        values = list(map(orjson.dumps, keys))
+    except TypeError:  # an integer beyond 64 bits
+        body = b""
+    finally:
+        list(map(dict.__setitem__, records, repeat(primary_key), keys))
+    if body.count(b"{") != len(records) or b"{}" in body or b'"__createdtime__":' in body \
+            or b'"__updatedtime__":' in body:
+        return [row_bytes(record, primary_key) for record in records]
+    # [{A},{B}] -> ",A}", ",B}"
+    tails = (b"," + body[2:-1].replace(b"},{", b"}\x00,")).split(b"\x00")
+    heads = map(_key_name(primary_key).__add__, values)
+    return list(map(_tuple_new, repeat(RowBytes), zip(heads, tails, repeat(False))))
+
+
 # ---- primary keys ------------------------------------------------------------------
 # Keys sort the way Harper's index does: numbers (numerically) before strings.
 _NUM = b"\x10"
 _STR = b"\x20"
 _SIGN = 1 << 63
+_DOUBLE = struct.Struct(">d")
+_U64 = struct.Struct(">Q")
 
 
 class InvalidKey(PipelineError):
@@ -82,9 +189,9 @@ def encode_key(value: int | float | str) -> bytes:
     if isinstance(value, str):
         return _STR + value.encode()
     as_float = float(value) if abs(value) < 1 << 1023 else math.copysign(math.inf, value)
-    bits = struct.unpack(">Q", struct.pack(">d", as_float))[0]
+    bits = _U64.unpack(_DOUBLE.pack(as_float))[0]
     bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits & _SIGN else bits | _SIGN
-    head = _NUM + bits.to_bytes(8, "big")
+    head = _NUM + _U64.pack(bits)
     if isinstance(value, int) and (abs(value) > 1 << 53):
         # beyond float precision: the exact digits keep distinct keys distinct
         return head + str(value).encode()

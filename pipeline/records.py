@@ -6,7 +6,9 @@
 - :class:`ShardReply` on ``export-results``: a shard's reply to the request that sent it a command (the
   ``ExportResult`` schema): the rows of a scan, or the keys a write applied;
 - :class:`DataChunks`, in a job's envelope on ``operations`` (JSON): where a large csv_data_load's data is
-  on ``operation-data``.
+  on ``operation-data``;
+- :class:`WriteRows`: the payload of a WRITE_BATCH, its rows encoded once by the splitter as the shard
+  stores them.
 
 Each is written with fastavro's schemaless writer, so a consumer outside this
 project decodes it with the ``.avsc`` file alone
@@ -16,14 +18,19 @@ schema's default.
 """
 from __future__ import annotations
 
+import array
 import io
+import struct
+import sys
 import time
+from functools import partial
+from itertools import accumulate
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Iterable, TypeVar
 
 import fastavro
 
-from . import schemas
+from . import codec, schemas
 from .errors import PipelineError
 
 R = TypeVar("R", bound="AvroRecord")
@@ -66,7 +73,7 @@ class ShardCommand(AvroRecord):
     action: str | None = None
     #: epoch ms: the write's __updatedtime__ (and __createdtime__ of new records)
     txn_time: float = field(default_factory=_now_ms)
-    #: JSON: the records (WRITE_BATCH), the keys (DELETE_KEYS), the scan spec (SCAN), the attribute
+    #: the rows (WRITE_BATCH: :class:`WriteRows`); JSON: the keys (DELETE_KEYS), the scan spec (SCAN), the attribute
     #: (DROP_ATTRIBUTE), the statement (SQL_UPDATE, SQL_DELETE: query.dml.DmlSpec); the log's name (EPOCH)
     payload: bytes = b""
     #: DELETE_BEFORE: delete the records created before this epoch ms
@@ -165,3 +172,64 @@ class DataChunks(DataStream):
                                                                                "size")))
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidReference(f"'data' is not a reference to a job's data chunks: {err!r}") from None
+
+
+class WriteRows:
+    """A WRITE_BATCH payload: per row, its encoded key (:func:`pipeline.codec.encode_key`) and its bytes
+    (:class:`pipeline.codec.RowBytes`), so that the shard neither encodes the key again nor decodes a row it
+    only stores.
+
+    Built a row at a time with :meth:`add`, read back with :meth:`unpack`. The
+    payload is :data:`MARK`, the number of rows, the lengths of their keys,
+    heads and tails (little-endian 32-bit), a byte per row for ``exact``, and
+    the bytes; its reading slices at C speed, with no Python per row. A payload
+    without the mark is a JSON array of records, as older workers wrote to
+    ``shard-log``.
+    """
+
+    MARK = b"\x02"
+    _COUNT = struct.Struct("<I")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.size = 0  # bytes of the rows and keys
+        self._parts: list[bytes] = []  # key, head, tail of each row
+        self._exact = bytearray()
+
+    def add(self, key: bytes, row: codec.RowBytes, size: int) -> None:
+        """One row; ``size``: its bytes (head and tail)."""
+        self._parts += key, row[0], row[1]
+        self._exact.append(row[2])
+        self.count += 1
+        self.size += size + len(key)
+
+    def payload(self) -> bytes:
+        parts = self._parts
+        lengths = array.array("I", map(len, parts))
+        if sys.byteorder == "big":
+            lengths.byteswap()
+        return b"".join((self.MARK, self._COUNT.pack(self.count), lengths.tobytes(), self._exact, *parts))
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]], primary_key: str) -> list[tuple[bytes, codec.RowBytes]]:
+        """Records (their keys normalized) as the rows of a write."""
+        return [(codec.encode_key(record[primary_key]), codec.row_bytes(record, primary_key))
+                for record in records]
+
+    @classmethod
+    def unpack(cls, payload: bytes, primary_key: str) -> list[tuple[bytes, codec.RowBytes]]:
+        """The rows of a payload, in order."""
+        if payload[:1] != cls.MARK:
+            return cls.of(codec.loads(payload), primary_key)
+        (count,) = cls._COUNT.unpack_from(payload, 1)
+        start = 1 + cls._COUNT.size
+        lengths = array.array("I")
+        lengths.frombytes(payload[start:start + 12 * count])
+        if sys.byteorder == "big":
+            lengths.byteswap()
+        start += 12 * count
+        exact = map(bool, payload[start:start + count])
+        ends = list(accumulate(lengths, initial=start + count))
+        pieces = list(map(payload.__getitem__, map(slice, ends, ends[1:])))
+        rows = map(partial(tuple.__new__, codec.RowBytes), zip(pieces[1::3], pieces[2::3], exact))
+        return list(zip(pieces[0::3], rows))

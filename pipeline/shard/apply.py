@@ -6,7 +6,7 @@ import logging
 from .. import codec
 from ..query.dml import DmlSpec, applier
 from ..query.functions.dates import clock
-from ..records import ShardCommand
+from ..records import ShardCommand, WriteRows
 from .store import Result, Store
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,8 @@ def apply_to_store(store: Store, offset: int, command: ShardCommand) -> Result |
         if kind == "DELETE_KEYS":
             return store.delete_keys(offset, database, table, codec.loads(command.payload), job=job)
         return store.write_batch(offset, database, table, command.primary_key, command.action,
-                                 codec.loads(command.payload), command.txn_time, keep_keys=bool(command.reply),
-                                 job=job)
+                                 WriteRows.unpack(command.payload, command.primary_key), command.txn_time,
+                                 keep_keys=bool(command.reply), job=job)
     if kind in ("SQL_UPDATE", "SQL_DELETE"):
         return _apply_dml(store, offset, command)
     if kind == "DELETE_BEFORE":
@@ -59,4 +59,5 @@ def _apply_dml(store: Store, offset: int, command: ShardCommand) -> Result:
         clock.reset(token)
     if command.kind == "SQL_DELETE":
         return store.delete_keys(offset, database, table, [c[key] for c in changes])
-    return store.write_batch(offset, database, table, key, "update", changes, command.txn_time, keep_keys=True)
+    return store.write_batch(offset, database, table, key, "update", WriteRows.of(changes, key), command.txn_time,
+                             keep_keys=True)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from rocksdict import BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager
 
 from .. import codec
+from ..codec import RowBytes
 from .store import Result, Store
 
 _OFFSET = b"\x00offset"
@@ -114,41 +115,43 @@ class ShardStore(Store):
 
     # ---- commands ---------------------------------------------------------------
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
-                    records: list[dict[str, Any]], txn_time: float, keep_keys: bool = False,
+                    rows: Sequence[tuple[bytes, RowBytes]], txn_time: float, keep_keys: bool = False,
                     job: tuple[str, int] | None = None) -> Result:
-        """insert / update / upsert ``records`` (their keys already normalized by the splitter).
+        """insert / update / upsert ``rows`` (their keys normalized by the splitter).
 
-        ``job``: (job id, sequence number) of the command, recorded with it.
+        A row new to the store is stored as the splitter encoded it, the two
+        timestamps spliced in; only a row merged into one stored (update,
+        upsert) is decoded and encoded again. ``job``: (job id, sequence
+        number) of the command, recorded with it.
         """
         prefix = table_prefix(database, table)
-        keys = [prefix + codec.encode_key(r[primary_key]) for r in records]
+        keys = [prefix + key for key, _ in rows]
         unique = list(dict.fromkeys(keys))
-        current: dict[bytes, dict | None] = {
-            key: codec.loads(raw) if raw is not None else None for key, raw in zip(unique, self.db.get(unique))}
-        result = Result(parsed=len(records))
+        current: dict[bytes, bytes | None] = dict(zip(unique, self.db.get(unique)))
+        times = codec.stored_times(txn_time, txn_time)
+        result = Result(parsed=len(rows))
         batch = WriteBatch(raw_mode=True)
-        for key, record in zip(keys, records):
+        for key, (short, row) in zip(keys, rows):
             old = current[key]
-            if action == "insert":
-                if old is not None:
-                    new = None
-                else:
-                    new = {**record, "__createdtime__": txn_time, "__updatedtime__": txn_time}
-            elif old is None:
-                new = None if action == "update" else {**record, "__createdtime__": txn_time,
-                                                       "__updatedtime__": txn_time}
+            if old is None:
+                # a new row: stored as the splitter encoded it (RowBytes.stored, inline in this loop)
+                new = None if action == "update" else \
+                    (b" " + row[0] + times + row[1] if row[2] else row[0] + times + row[1])
+            elif action == "insert":
+                new = None
             else:
-                new = {**old, **record, "__createdtime__": old.get("__createdtime__", txn_time),
-                       "__updatedtime__": txn_time}
+                stored = codec.loads(old)
+                new = codec.row_bytes({**stored, **row.record()}, primary_key).stored(
+                    codec.stored_times(stored.get(codec.CREATED, txn_time), txn_time))
             if new is None:
                 if keep_keys:
-                    result.skipped_keys.append(record[primary_key])
+                    result.skipped_keys.append(codec.decode_key(short))
                 continue
             current[key] = new
-            batch.put(key, codec.dumps(new))
+            batch.put(key, new)
             result.written += 1
             if keep_keys:
-                result.written_keys.append(record[primary_key])
+                result.written_keys.append(codec.decode_key(short))
         self._commit(batch, offset, result, keep_result=True, job=job)
         return result
 

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
+from itertools import repeat
+from operator import itemgetter
 from collections import deque
 from typing import Any, Iterable
 
 from .. import codec
 from ..catalog import TableDef
 from ..kafka.bus import Bus
-from ..records import ShardCommand
+from ..records import ShardCommand, WriteRows
 from .exceptions import MissingKey, RecordTooLarge
 
 #: commands produced but not yet acknowledged by the broker, per job, and their bytes (commands of large records
@@ -66,41 +68,42 @@ class Splitter:
         self.keep_keys = keep_keys
         self.parsed = resume["parsed"] if resume else 0
         self.commands = list(resume["commands"]) if resume else [0] * shards
-        # each shard's partial command: its records encoded into one growing JSON array (not one object per
-        # record: hundreds of thousands of small buffers fragment the heap), their count, and whether one needed
-        # the exact encoding of a big integer (see codec)
-        self._buffers = [bytearray() for _ in range(shards)]
-        self._counts = [0] * shards
-        self._exact = [False] * shards
+        # each shard's partial command: its rows encoded into one growing buffer (not one object per row:
+        # hundreds of thousands of small buffers fragment the heap), and their count
+        self._buffers = [WriteRows() for _ in range(shards)]
         self._prefix = f"{table.database}/{table.name}/".encode()
+        self._prefix_crc = zlib.crc32(self._prefix)
         self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
         self._in_flight: deque[tuple[asyncio.Future, int]] = deque()
         self._in_flight_bytes = 0
 
     async def add(self, records: Iterable[dict[str, Any]]) -> None:
         pk = self.table.primary_key
-        for record in records:
-            self.parsed += 1
+        records = list(records)
+        for number, record in enumerate(records, self.parsed + 1):
             value = record.get(pk)
             if value is None:
                 if self.action == "update":
-                    raise MissingKey(f"record {self.parsed} of the update has no value for its primary key '{pk}'")
+                    raise MissingKey(f"record {number} of the update has no value for its primary key '{pk}'")
                 value = self._keys()
-            value = codec.normalize_key(value)  # raises InvalidKey
-            record[pk] = value
-            encoded = codec.dumps(record)
-            if len(encoded) > self.max_record_bytes:
-                raise RecordTooLarge(value, len(encoded), self.max_record_bytes)
-            shard = shard_of(self._prefix, codec.encode_key(value), self.shards)
+            record[pk] = codec.normalize_key(value)  # raises InvalidKey
+        # the bytes the shards store, encoded once, their encoded keys and shards (shard_of())
+        rows = codec.rows_bytes(records, pk)
+        values = list(map(itemgetter(pk), records))
+        keys = list(map(codec.encode_key, values))
+        shards = self.shards
+        for value, key, crc, row in zip(values, keys, map(zlib.crc32, keys, repeat(self._prefix_crc)), rows):
+            self.parsed += 1
+            size = len(row[0]) + len(row[1])
+            if size > self.max_record_bytes:
+                raise RecordTooLarge(value, size, self.max_record_bytes)
+            shard = crc % shards
             buffer = self._buffers[shard]
-            if buffer and len(buffer) + len(encoded) > COMMAND_BYTES:
+            if buffer.size + size > COMMAND_BYTES and buffer.count:
                 await self._flush(shard)
                 buffer = self._buffers[shard]
-            buffer += b"," if buffer else b"["
-            buffer += encoded
-            self._exact[shard] |= encoded[:1] == b" "
-            self._counts[shard] += 1
-            if self._counts[shard] >= self.batch_size:
+            buffer.add(key, row, size)
+            if buffer.count >= self.batch_size:
                 await self._flush(shard)
 
     async def add_keys(self, keys: Iterable[Any]) -> None:
@@ -116,7 +119,7 @@ class Splitter:
     async def checkpoint(self) -> dict[str, Any]:
         """Send what is buffered, wait until the broker has every command; the state to resume from."""
         for shard in range(self.shards):
-            if self._buffers[shard]:
+            if self._buffers[shard].count:
                 await self._flush(shard)
         while self._in_flight:
             await self._acknowledged()
@@ -127,12 +130,9 @@ class Splitter:
         return (await self.checkpoint())["commands"]
 
     async def _flush(self, shard: int) -> None:
-        buffer = self._buffers[shard]
-        buffer += b"]"
-        if self._exact[shard]:
-            buffer[0:0] = b" "  # read back exactly (codec.loads)
-        self._buffers[shard], self._counts[shard], self._exact[shard] = bytearray(), 0, False
-        await self._send(shard, "WRITE_BATCH", bytes(buffer))
+        payload = self._buffers[shard].payload()
+        self._buffers[shard] = WriteRows()
+        await self._send(shard, "WRITE_BATCH", payload)
 
     async def _send(self, shard: int, kind: str, payload: bytes) -> None:
         record = ShardCommand(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],

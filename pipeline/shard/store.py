@@ -15,9 +15,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .. import codec
+from ..codec import RowBytes
 
 
 @dataclass
@@ -74,9 +75,10 @@ class Store(abc.ABC):
     # ---- commands ---------------------------------------------------------------
     @abc.abstractmethod
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
-                    records: list[dict[str, Any]], txn_time: float, keep_keys: bool = False,
+                    rows: Sequence[tuple[bytes, RowBytes]], txn_time: float, keep_keys: bool = False,
                     job: tuple[str, int] | None = None) -> Result:
-        """insert / update / upsert ``records``; ``job``: (job id, sequence number) of the command."""
+        """insert / update / upsert ``rows`` (encoded keys and rows, :class:`pipeline.records.WriteRows`);
+        ``job``: (job id, sequence number) of the command."""
 
     @abc.abstractmethod
     def delete_keys(self, offset: int, database: str, table: str, keys: list[Any],

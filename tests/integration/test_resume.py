@@ -26,7 +26,7 @@ from harness import HELD_ROWS as ROWS, HeldSource, S3Proxy, WorkerProcess, job_e
 from test_loads import produce_raw
 from pipeline import codec
 from pipeline.kafka.broker import free_port
-from pipeline.records import ShardCommand
+from pipeline.records import ShardCommand, WriteRows
 from pipeline.shard import splitter
 
 
@@ -53,9 +53,8 @@ def commands_of(settings, job_id: str) -> list[tuple[int, int]]:
 
 
 def shard_of(command: dict, shards: int) -> int:
-    first = codec.loads(command["payload"])[0]
-    return splitter.shard_of(f"{command['database']}/{command['table']}/".encode(),
-                             codec.encode_key(first[command["primary_key"]]), shards)
+    key, _ = WriteRows.unpack(command["payload"], command["primary_key"])[0]
+    return splitter.shard_of(f"{command['database']}/{command['table']}/".encode(), key, shards)
 
 
 def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(settings, tmp_path, source):

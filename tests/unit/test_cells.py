@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.cells import auto_cast, cast_json_deep, type_cell
+from pipeline.cells import auto_cast, cast_json_deep, type_cell, type_column
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -27,3 +27,22 @@ def test_json_cells_are_parsed_deeply_and_exactly():
     assert type_cell("{not json}") == "{not json}"
     assert cast_json_deep(["[3]", {"x": "{}"}]) == [[3], {"x": {}}]
     assert type_cell("12") == 12 and type_cell("[") == "["
+
+
+_ODD = ["1", "-0", "123456789012345678", "1234567890123456789", "007", "-007", "+5", " 5", "1e3", "5.", "5.0",
+        "0.5", "00.5", "-0.0", "1.0000000000000000001", "12345678901234567890.0", "123456789012345.5",
+        "1234567890123456.5", "NaN", "null", "", "x", '{"a":1}', "[1,2", "2020-01-01T00:00:00Z", "٣", "²",
+        "true", "False", "0x10", ".5", "-.5", "1.5e2", "99999999999999999999", "Infinity"]
+
+
+@pytest.mark.parametrize("column", [
+    _ODD, ["1", "2", "-3"], ["1.5", "2", "-0.0", "0.25"], ["1.5", "2.25"], ["true", "FALSE"], ["a", "", "b c"],
+    ["a", "null"], ["12345", "01234", ""], ["NULL", ""] * 10, ["[1]", "x"] * 10, ["x"], [],
+    ["1", "2"] * 5 + ["12345678901234567890"], ["0.1", "2.0"] * 4,
+])
+def test_a_column_is_typed_as_its_cells_are(column):
+    typed = list(type_column(column))
+    expected = [type_cell(cell) for cell in column]
+    assert typed == expected and [type(v) for v in typed] == [type(v) for v in expected]
+    lists = [v for v in typed if isinstance(v, list)]
+    assert len({id(v) for v in lists}) == len(lists)  # parsed JSON is never shared between records

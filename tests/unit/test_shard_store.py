@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import codec
-from pipeline.records import ShardCommand
+from pipeline.records import ShardCommand, WriteRows
 from pipeline.shard.apply import apply_to_store
 from pipeline.shard.rocksdb import ShardStore
 
@@ -15,7 +15,7 @@ def records(*pairs):
 
 def test_a_redelivered_command_is_applied_once(tmp_path):
     store = ShardStore(tmp_path / "s")
-    first = store.write_batch(7, "dev", "dog", "id", "upsert", records((1, "a"), (2, "b")), 1000.0)
+    first = store.write_batch(7, "dev", "dog", "id", "upsert", WriteRows.of(records((1, "a"), (2, "b")), "id"), 1000.0)
     assert (first.parsed, first.written) == (2, 2)
     assert store.already_applied(7) and not store.already_applied(8)
     # the same offset again (a redelivery): recognised, and its result is still known
@@ -29,14 +29,14 @@ def test_a_redelivered_command_is_applied_once(tmp_path):
 
 def test_insert_update_upsert_semantics(tmp_path):
     store = ShardStore(tmp_path / "s")
-    store.write_batch(0, "dev", "dog", "id", "insert", records((1, "a"), (1, "dup")), 10.0)
+    store.write_batch(0, "dev", "dog", "id", "insert", WriteRows.of(records((1, "a"), (1, "dup")), "id"), 10.0)
     assert [r["name"] for _, r in store.scan("dev", "dog")] == ["a"]  # the first copy wins an insert
     result = store.write_batch(1, "dev", "dog", "id", "update",
-                               [{"id": 1, "age": 3}, {"id": 2, "age": 4}], 20.0, keep_keys=True)
+                               WriteRows.of([{"id": 1, "age": 3}, {"id": 2, "age": 4}], "id"), 20.0, keep_keys=True)
     assert (result.written_keys, result.skipped_keys) == ([1], [2])
     [(_, row)] = list(store.scan("dev", "dog"))
     assert row == {"id": 1, "name": "a", "age": 3, "__createdtime__": 10.0, "__updatedtime__": 20.0}
-    store.write_batch(2, "dev", "dog", "id", "upsert", [{"id": 1, "name": None}, {"id": 2}], 30.0)
+    store.write_batch(2, "dev", "dog", "id", "upsert", WriteRows.of([{"id": 1, "name": None}, {"id": 2}], "id"), 30.0)
     rows = dict(store.scan("dev", "dog"))
     assert [r["name"] if "name" in r else "-" for r in rows.values()] == [None, "-"]
     deleted = store.delete_keys(3, "dev", "dog", [2, 5])
@@ -48,7 +48,8 @@ def test_insert_update_upsert_semantics(tmp_path):
 def test_keys_keep_harpers_order_and_exactness(tmp_path):
     store = ShardStore(tmp_path / "s")
     keys = ["b", 10, 2, "a", 9007199254740993, 9007199254740992, -1.5]
-    store.write_batch(0, "dev", "t", "id", "insert", [{"id": codec.normalize_key(k)} for k in keys], 1.0)
+    store.write_batch(0, "dev", "t", "id", "insert", WriteRows.of([{"id": codec.normalize_key(k)} for k in keys], "id"),
+                      1.0)
     assert [r["id"] for _, r in store.scan("dev", "t")] == [-1.5, 2, 10, 9007199254740992, 9007199254740993, "a", "b"]
     assert [r["id"] for _, r in store.get_many("dev", "t", [10, "a", 404])] == [10, "a"]
 
@@ -76,8 +77,9 @@ def test_dropping_an_attribute_rewrites_the_records_that_have_it_in_bounded_writ
     monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)  # several writes for 10 records
     store = ShardStore(tmp_path / "s")
     store.write_batch(0, "dev", "dog", "id", "insert",
-                      [{"id": i, "name": f"n{i}", **({"age": i} if i % 2 else {})} for i in range(10)], 1.0)
-    store.write_batch(1, "dev", "cat", "id", "insert", [{"id": 1, "age": 9}], 1.0)
+                      WriteRows.of([{"id": i, "name": f"n{i}", **({"age": i} if i % 2 else {})} for i in range(10)],
+                                   "id"), 1.0)
+    store.write_batch(1, "dev", "cat", "id", "insert", WriteRows.of([{"id": 1, "age": 9}], "id"), 1.0)
     command = ShardCommand("DROP_ATTRIBUTE", "", "dev", "dog", payload=codec.dumps("age"))
     assert apply_to_store(store, 2, command) is None
     rows = [r for _, r in store.scan("dev", "dog")]
@@ -109,8 +111,8 @@ def test_delete_before_deletes_in_bounded_writes_and_a_replay_after_a_stop_count
                                                                                                  monkeypatch):
     monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)  # several writes for 10 records
     store = ShardStore(tmp_path / "s")
-    store.write_batch(0, "dev", "dog", "id", "insert", [{"id": i} for i in range(10)], 1.0)
-    store.write_batch(1, "dev", "dog", "id", "insert", [{"id": i} for i in range(10, 14)], 5.0)
+    store.write_batch(0, "dev", "dog", "id", "insert", WriteRows.of([{"id": i} for i in range(10)], "id"), 1.0)
+    store.write_batch(1, "dev", "dog", "id", "insert", WriteRows.of([{"id": i} for i in range(10, 14)], "id"), 5.0)
     command = ShardCommand("DELETE_BEFORE", "job-d", "dev", "dog", before=2.0)
     real = store.db
     store.db = _StopsAfter(real, 3)  # two chunks of three written, then the worker dies
@@ -124,3 +126,24 @@ def test_delete_before_deletes_in_bounded_writes_and_a_replay_after_a_stop_count
     assert [r["id"] for _, r in store.scan("dev", "dog")] == [10, 11, 12, 13]
     assert store.stored_result(2).written == 10 and store.offset == 2
     assert not [k for k in store.db.keys() if k.startswith(b"\x00tally/")]  # the tally went with the result
+
+def test_rows_are_stored_in_the_exports_canonical_order_and_new_ones_as_the_splitter_encoded_them(tmp_path):
+    store = ShardStore(tmp_path / "s")
+    rows = WriteRows.of([{"name": "a", "id": 1, "Zed": {"y": 1, "x": [2]}, "__createdtime__": 5},
+                         {"id": 2, "big": 123456789012345678901234567890}], "id")
+    encoder = WriteRows()
+    for key, row in rows:
+        encoder.add(key, row, len(row.head) + len(row.tail))
+    payload = encoder.payload()
+    assert WriteRows.unpack(payload, "id") == rows
+    apply_to_store(store, 0, ShardCommand("WRITE_BATCH", "job", "dev", "dog", primary_key="id", action="insert",
+                                          txn_time=10.5, payload=payload))
+    stored = [raw for _, raw in store.scan_raw("dev", "dog")]
+    assert stored == [b'{"id":1,"__createdtime__":10.5,"__updatedtime__":10.5,"Zed":{"y":1,"x":[2]},"name":"a"}',
+                      b' {"id":2,"__createdtime__":10.5,"__updatedtime__":10.5,"big":123456789012345678901234567890}']
+    # a merge keeps the creation time and the order; an older worker's payload (JSON records) still applies
+    apply_to_store(store, 1, ShardCommand("WRITE_BATCH", "job", "dev", "dog", seq=1, primary_key="id",
+                                          action="upsert", txn_time=20.0,
+                                          payload=codec.dumps([{"id": 1, "age": 3, "name": "b"}])))
+    assert next(raw for _, raw in store.scan_raw("dev", "dog")) == \
+        b'{"id":1,"__createdtime__":10.5,"__updatedtime__":20.0,"Zed":{"y":1,"x":[2]},"age":3,"name":"b"}'

@@ -7,7 +7,7 @@ from pipeline import codec
 from pipeline.contract.validate_sql import parse_expression
 from pipeline.query.dml import DmlSpec
 from pipeline.query.expr import compile_expression, compile_where
-from pipeline.records import ShardCommand
+from pipeline.records import ShardCommand, WriteRows
 from pipeline.shard.apply import apply_to_store
 from pipeline.shard.rocksdb import ShardStore
 
@@ -46,7 +46,8 @@ def dml(kind: str, spec: DmlSpec, txn_time: float) -> ShardCommand:
 
 def test_an_update_is_evaluated_on_the_shards_rows_once(tmp_path):
     store = ShardStore(tmp_path / "s")
-    store.write_batch(0, "dev", "dog", "id", "insert", [{"id": 1, "age": 3}, {"id": 2, "age": 9}], 10.0)
+    store.write_batch(0, "dev", "dog", "id", "insert", WriteRows.of([{"id": 1, "age": 3}, {"id": 2, "age": 9}], "id"),
+                      10.0)
     update = dml("SQL_UPDATE", DmlSpec("update", "age > 5", {"age": "age + 1", "seen": "NOW()"}), 5000.0)
     first = apply_to_store(store, 1, update)
     assert (first.written_keys, first.skipped_keys) == ([2], [])
