@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import socket
 from typing import Any, Callable
 
 from aiohttp import web
@@ -133,7 +134,11 @@ class Api:
         # a stopping worker answers the requests in progress for a moment, then cancels them
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port).start()
+        if self.settings.listen_fd is not None:  # the socket `up` listens on for all its processes
+            site: web.BaseSite = web.SockSite(self._runner, socket.socket(fileno=self.settings.listen_fd))
+        else:
+            site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
         log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})
 
     async def stop(self) -> None:
