@@ -140,6 +140,10 @@ class Api:
             site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
         await site.start()
         log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})
+        if self.settings.own_port is not None:  # this process alone: to scrape or probe it (several processes)
+            await web.TCPSite(self._runner, self.settings.http_host, self.settings.own_port).start()
+            log.info("this worker process also listening", extra={
+                "url": f"http://{self.settings.http_host}:{self.settings.own_port}/"})
 
     async def stop(self) -> None:
         if self._runner is not None:

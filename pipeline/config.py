@@ -86,6 +86,9 @@ class Settings:
     #: Worker processes ``harper-pipeline up`` runs on this machine, in one consumer group (1: the worker runs
     #: in ``up``'s own process).
     worker_processes: int = 1
+    #: With several processes: process N also listens on this port + N (same host), so that each can be scraped
+    #: (``/metrics``) and probed on its own; 0: only the shared port.
+    process_ports_from: int = 0
 
     #: Set when the broker is the embedded one (it forgets its log when it stops).
     embedded_profile: bool = False
@@ -94,6 +97,11 @@ class Settings:
     shards_dir: Path | None = None
     #: A listening socket inherited from ``up`` that the Operations API accepts on, instead of binding its port.
     listen_fd: int | None = None
+    #: The port of this process alone (one of ``up``'s processes, with ``process_ports_from``).
+    own_port: int | None = None
+    #: Whether this worker keeps a local copy of the views (:mod:`pipeline.kafka.localstate`); of ``up``'s
+    #: processes only process 0 does: its copy is the one written back to a broker that lost its log.
+    views_copy: bool = True
 
     @property
     def embedded(self) -> bool:
@@ -117,7 +125,9 @@ class Settings:
         ``data_dir`` itself, so one process and several find the same data (the views' copy is what an embedded
         broker's restart is recovered from, see :mod:`pipeline.kafka.localstate`)."""
         own = self.data_dir if index == 0 else self.data_dir / "workers" / str(index)
-        return replace(self, data_dir=own, shards_dir=self.shard_stores_dir, listen_fd=listen_fd)
+        return replace(self, data_dir=own, shards_dir=self.shard_stores_dir, listen_fd=listen_fd,
+                       own_port=self.process_ports_from + index if self.process_ports_from else None,
+                       views_copy=index == 0)
 
 
 def load() -> Settings:
@@ -156,5 +166,6 @@ def load() -> Settings:
         duckdb_memory=_env("PIPELINE_DUCKDB_MEMORY", "48MB"),
         embedded_port=int(_env("PIPELINE_EMBEDDED_PORT", "9092")),
         worker_processes=max(1, int(_env("PIPELINE_WORKER_PROCESSES", str(os.cpu_count() or 1)))),
+        process_ports_from=int(_env("PIPELINE_PROCESS_PORTS_FROM", "0")),
         s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

@@ -32,7 +32,7 @@ class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bus = Bus(settings)
-        self.state = LocalState(settings.data_dir / "state")
+        self.state = LocalState(settings.data_dir / "state") if settings.views_copy else None
         self.catalog = Catalog()
         self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply, self.state)
         self.jobs = JobsView()
@@ -80,4 +80,5 @@ class Worker:
         await self.auth_log.stop()
         await self.bus.stop()
         self.stores.close()
-        self.state.close()
+        if self.state is not None:
+            self.state.close()

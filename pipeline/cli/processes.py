@@ -14,7 +14,8 @@ over the processes as over workers on several machines.
   write before it.
 - **One directory of shard stores, shared.** Each process has its own data
   directory for the rest (``workers/N`` under ``PIPELINE_DATA_DIR``; process
-  0 uses ``PIPELINE_DATA_DIR`` itself), but the shard stores are one
+  0 uses ``PIPELINE_DATA_DIR`` itself, and alone keeps a copy of the views),
+  but the shard stores are one
   directory: a process opens the stores of the shards it is assigned and
   closes them when they are revoked (:mod:`pipeline.handover`). On the
   embedded broker, which forgets its log, a store is the only copy of its
@@ -52,7 +53,7 @@ log = logging.getLogger("pipeline.cli")
 #: seconds every process gets to stop, together, before it is killed
 STOP_TIMEOUT = 10.0
 #: the share of it kept for process 0, which stops last
-FIRST_SHARE = 0.4
+FIRST_SHARE = 0.5
 #: seconds before a process that died is started again: doubled each time it dies before it is ready
 FIRST_RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0

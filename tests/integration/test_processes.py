@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import socket
+import urllib.request
 
 import pytest
 
@@ -20,7 +22,8 @@ ROWS = 10_000
 
 @pytest.fixture(scope="module")
 def up(module_settings):
-    settings = dataclasses.replace(module_settings, worker_processes=2, batch_size=200, checkpoint_batches=10)
+    settings = dataclasses.replace(module_settings, worker_processes=2, batch_size=200, checkpoint_batches=10,
+                                   process_ports_from=two_free_ports())
     port = free_port()
     pipeline = WorkerProcess(settings, settings.data_dir.parent / "up.log", env={"PIPELINE_EMBEDDED_PORT": str(port)},
                              command="up").start()
@@ -29,6 +32,18 @@ def up(module_settings):
         wait_until(lambda: len(ready_pids(pipeline)) == 2, "two worker processes ready", 120)
         yield pipeline
     pipeline.stop()
+
+
+def two_free_ports() -> int:
+    """A port that is free, and the one after it."""
+    while True:
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            try:
+                second.bind(("127.0.0.1", first.getsockname()[1] + 1))
+            except OSError:
+                continue
+            return first.getsockname()[1]
 
 
 def ready_pids(pipeline: WorkerProcess) -> dict[int, int]:
@@ -53,6 +68,15 @@ def test_one_load_is_written_by_both_processes_exactly(up, tmp_path):
     assert workers_of(job_events(up.kafka, job["id"]), "BATCH_APPLIED") == set(ready_pids(up))
     rows = up.client.ok({"operation": "sql", "sql": "SELECT id FROM multi.many"})
     assert sorted(row["id"] for row in rows) == list(range(ROWS))
+    # each process is scraped on a port of its own: its own series, which add up to the load
+    written = {}
+    for port in (up.settings.process_ports_from, up.settings.process_ports_from + 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            series = re.findall(r'harper_pipeline_rows_written_total\{worker="[^"]*:(\d+)",command="WRITE_BATCH"\} '
+                                r'(\S+)', answer.read().decode())
+        assert len(series) == 1, series
+        written[int(series[0][0])] = float(series[0][1])
+    assert set(written) == set(ready_pids(up)) and sum(written.values()) == ROWS
     # whichever process answers, it reads every write before it
     for _ in range(4):
         assert up.client.ok({"operation": "sql", "sql": "SELECT COUNT(*) AS n FROM multi.many"}) == [{"n": ROWS}]
