@@ -16,7 +16,7 @@ import base64
 import binascii
 import logging
 import socket
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -62,10 +62,14 @@ def _operation(raw: request_body.Body, content_type: str | None, limit: int) -> 
 
 
 class Api:
-    def __init__(self, operations: Operations, directory: Directory, settings: Settings) -> None:
+    def __init__(self, operations: Operations, directory: Directory, settings: Settings,
+                 directory_caught_up: Callable[[], Awaitable[None]]) -> None:
+        """``directory_caught_up``: waits until the directory holds every user and role written before now,
+        through any worker (an ``add_user`` answered by another process a moment ago)."""
         self.operations = operations
         self.directory = directory
         self.settings = settings
+        self.directory_caught_up = directory_caught_up
         self._spool = settings.data_dir / "tmp" / "bodies"
         self._runner: web.AppRunner | None = None
         #: what else registers routes on the API's application (the worker's console: health, metrics, jobs page)
@@ -80,6 +84,7 @@ class Api:
             username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
+        await self.directory_caught_up()
         return await self.directory.authenticate(username, password)
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -60,7 +60,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
     handover = ShardHandover(worker.stores)
     runner = JobRunner(operations.intake, settings.jobs_per_worker)
-    api = Api(operations, worker.directory, settings)
+    api = Api(operations, worker.directory, settings, worker.auth_log.catch_up)
     console = Console(worker, api.principal_of)
     api.extensions.append(console.add_routes)
     shard_log = worker.bus.topic("shard-log")

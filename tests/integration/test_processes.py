@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from harness import HELD_ROWS, HeldSource, WorkerProcess, job_events, logs_on_failure, wait_until
+from harness import HELD_ROWS, Client, HeldSource, WorkerProcess, job_events, logs_on_failure, wait_until
 from pipeline.kafka import broker as embedded
 from pipeline.kafka.broker import free_port
 
@@ -72,7 +72,7 @@ def test_one_load_is_written_by_both_processes_exactly(up, tmp_path):
     written = {}
     for port in (up.settings.process_ports_from, up.settings.process_ports_from + 1):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-            series = re.findall(r'harper_pipeline_rows_written_total\{worker="[^"]*:(\d+)",command="WRITE_BATCH"\} '
+            series = re.findall(r'harper_pipeline_rows_written_total\{command="WRITE_BATCH",worker="[^"]*:(\d+)"\} '
                                 r'(\S+)', answer.read().decode())
         assert len(series) == 1, series
         written[int(series[0][0])] = float(series[0][1])
@@ -81,6 +81,17 @@ def test_one_load_is_written_by_both_processes_exactly(up, tmp_path):
     for _ in range(4):
         assert up.client.ok({"operation": "sql", "sql": "SELECT COUNT(*) AS n FROM multi.many"}) == [{"n": ROWS}]
         assert up.client.ok({"operation": "get_job", "id": job["id"]})[0]["message"] == job["message"]
+
+
+def test_a_user_added_through_one_process_logs_in_through_the_other_at_once(up):
+    first, second = (f"http://127.0.0.1:{up.settings.process_ports_from + i}/" for i in (0, 1))
+    admin = Client(first, "admin:password")
+    admin.ok({"operation": "add_role", "role": "viewer", "permission": {"super_user": False}})
+    for n in range(3):
+        admin.ok({"operation": "add_user", "role": "viewer", "username": f"vic{n}", "password": "pw", "active": True})
+        assert Client(second, f"vic{n}:pw").op({"operation": "user_info"}).status == 200
+        admin.ok({"operation": "drop_user", "username": f"vic{n}"})
+        assert Client(second, f"vic{n}:pw").op({"operation": "user_info"}).status == 401
 
 
 def test_a_process_killed_mid_load_is_started_again_and_the_load_ends_exactly(up):
