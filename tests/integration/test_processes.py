@@ -29,7 +29,7 @@ def up(module_settings):
                              command="up").start()
     pipeline.kafka = dataclasses.replace(settings, bootstrap_servers=f"127.0.0.1:{port}")  # to read its topics
     with logs_on_failure([pipeline]):
-        wait_until(lambda: len(ready_pids(pipeline)) == 2, "two worker processes ready", 120)
+        wait_until(lambda: every_process_ready(pipeline), "both worker processes in the group", 120)
         yield pipeline
     pipeline.stop()
 
@@ -44,6 +44,18 @@ def two_free_ports() -> int:
             except OSError:
                 continue
             return first.getsockname()[1]
+
+
+def every_process_ready(pipeline: WorkerProcess) -> bool:
+    """Each process answers ready on its own port: it has caught up with the views and joined the group."""
+    for port in (pipeline.settings.process_ports_from, pipeline.settings.process_ports_from + 1):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as answer:
+                if answer.status != 200:
+                    return False
+        except OSError:
+            return False
+    return len(ready_pids(pipeline)) == 2
 
 
 def ready_pids(pipeline: WorkerProcess) -> dict[int, int]:
@@ -140,7 +152,7 @@ def test_stopping_up_stops_every_process_then_the_broker_and_the_next_up_finds_e
                           env={"PIPELINE_EMBEDDED_PORT": str(free_port())}).start()
     try:
         with logs_on_failure([again]):
-            wait_until(lambda: len(ready_pids(again)) == 2, "two worker processes ready", 120)
+            wait_until(lambda: every_process_ready(again), "both worker processes in the group", 120)
             kept = up.client.ok({"operation": "sql", "sql": "SELECT id, name FROM multi.kept"})
             assert sorted(kept, key=lambda r: r["id"]) == records
             assert "a new shard-log" in again.log_text()
