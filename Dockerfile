@@ -1,4 +1,5 @@
-# The worker image: `harper-pipeline worker` against the Kafka named by KAFKA_BOOTSTRAP_SERVERS.
+# The worker image: `harper-pipeline worker` (one worker process) against the Kafka named by
+# KAFKA_BOOTSTRAP_SERVERS; scale with containers.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./

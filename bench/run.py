@@ -1,21 +1,27 @@
 """``make bench``: every scenario through the real pipeline, next to the in-process limit measured in the same run.
 
 The pipeline is started as a user starts it (``harper-pipeline up``: the
-embedded broker and one worker) on free ports and a fresh data directory;
-every operation is sent to its Operations API and timed from the request to
-the job's COMPLETE (polled with ``get_job``, as Harper clients do). The
-worker's peak RSS is reset before each scenario and read after it.
+embedded broker and one worker process per core, ``PIPELINE_WORKER_PROCESSES``)
+on free ports and a fresh data directory; every operation is sent to its
+Operations API and timed from the request to the job's COMPLETE (polled with
+``get_job``, as Harper clients do). The peak RSS of each worker process is
+reset before each scenario and read after it: the table gives the largest
+(the 300 MB bound is per process) and their sum (peaks of different moments
+added up: an upper bound of what the processes held at once).
 
-    python bench/run.py [--rows 1000000] [--record]      BENCH_HARPER=1 also runs a real Harper
+    python bench/run.py [--rows 1000000] [--record] [--only load_insert_1m,export_json_1m] [--processes 1,2]
+    BENCH_HARPER=1 also runs a real Harper 4.7 (its own, on free ports: not the shared oracle)
 """
 from __future__ import annotations
 
 import argparse
 import base64
 import csv
+import dataclasses
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +42,10 @@ from pipeline.kafka.broker import free_port  # noqa: E402
 
 DATA = HERE / "data"
 ORACLE = HERE.parent.parent / "shared" / "oracle" / "harper.sh"
+#: the bench's own Harper: its own root and ports, so a shared oracle (the script's default directory) is never
+#: started over or stopped; it borrows that directory's npm install when there is one
+HARPER_DIR = DATA / "harper"
+SHARED_HARPER_MODULES = Path("/tmp/harper-oracle/node_modules")
 
 
 @dataclass
@@ -44,8 +54,15 @@ class Result:
     rows: int
     seconds: float
     megabytes: float
+    #: the largest peak RSS of a worker process, and the sum of their peaks
     rss_mb: float | None
+    rss_sum_mb: float | None
+    #: CPU seconds (user + system) the worker processes and the broker spent on the scenario: on a shared,
+    #: busy machine the work done, where wall time also measures the neighbours
+    cpu_s: float | None
     limit: float | None
+    #: worker processes of the pipeline (None: Harper)
+    processes: int | None = None
 
     @property
     def rows_per_s(self) -> float:
@@ -83,6 +100,20 @@ class Api:
             time.sleep(0.2)
         raise SystemExit(f"bench: nothing answered on {self.url}")
 
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Until ``/health/ready`` answers 200: the worker has joined its group (a scenario timed before would
+        include the rebalance of a process still joining)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "health/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"bench: {self.url} was not ready")
+
     def job(self, body: dict) -> tuple[dict, float]:
         """Run a job; (its final record, seconds from the request to the end)."""
         started = time.perf_counter()
@@ -98,25 +129,72 @@ class Api:
 
 
 class Peak:
-    """The peak resident memory of one process, reset between scenarios (Linux: clear_refs 5)."""
+    """The peak resident memory of the pipeline's worker processes, reset between scenarios (Linux: clear_refs 5).
+
+    ``up`` itself when it runs the one worker, else its children but the broker (read at each scenario: a
+    process ``up`` started again has another pid)."""
 
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
+        self._cpu_at_reset = 0.0
+
+    def pipeline(self) -> list[int]:
+        """``up`` and every process it started (the broker too)."""
+        if self.pid is None:
+            return []
+        try:
+            return [self.pid, *(int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split())]
+        except OSError:
+            return [self.pid]
+
+    def cpu(self) -> float:
+        total = 0.0
+        for pid in self.pipeline():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return total
+
+    def workers(self) -> list[int]:
+        if self.pid is None:
+            return []
+        try:
+            children = [int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        except OSError:
+            return [self.pid]
+        workers = [c for c in children if b"pipeline" in _cmdline(c)]
+        return workers or [self.pid]
 
     def reset(self) -> None:
-        if self.pid is not None:
+        self._cpu_at_reset = self.cpu()
+        for pid in self.workers():
             try:
-                Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
             except OSError:
                 pass
 
-    def read(self) -> float | None:
-        if self.pid is None:
-            return None
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+    def cpu_since_reset(self) -> float | None:
+        return self.cpu() - self._cpu_at_reset if self.pid is not None else None
+
+    def read(self) -> tuple[float | None, float | None]:
+        """(the largest peak, the sum of the peaks) in MB."""
+        peaks = []
+        for pid in self.workers():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            peaks += [int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")]
+        return (max(peaks), sum(peaks)) if peaks else (None, None)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def data_sets(rows: int) -> dict[str, Path]:
@@ -147,17 +225,45 @@ def mb(path: Path) -> float:
     return path.stat().st_size / 1024 ** 2
 
 
-def run_scenarios(api: Api, peak: Peak, sets: dict[str, Path], out: Path,
-                  limits: dict[str, float] | None, harper_only: bool = False) -> list[Result]:
-    results: list[Result] = []
+def size_name(rows: int) -> str:
+    """The large data set's suffix in the scenarios' names (never the small one's, 100k)."""
+    name = f"{rows // 1_000_000}m" if rows % 1_000_000 == 0 else f"{rows // 1000}k"
+    return "100k_large" if name == "100k" else name
 
-    def timed(name: str, body: dict, rows: int | None, megabytes: float | None, kind: str) -> dict:
+
+def scenario_names(large_rows: int) -> list[str]:
+    size = size_name(large_rows)
+    return ["load_100k", "export_json_100k", f"load_insert_{size}", f"load_upsert_{size}", "data_load_5mb",
+            f"export_json_{size}", f"export_csv_{size}", "export_selective_1pct", "delete_before_half"]
+
+
+def needed(large_rows: int, only: set[str] | None) -> tuple[set[str], set[str]]:
+    """(the scenarios to time, the ones to run untimed because those need their data)."""
+    names = scenario_names(large_rows)
+    timed = set(names) if only is None else only & set(names)
+    load_large = names[2]
+    needs = {"export_json_100k": {"load_100k"}, **{name: {load_large} for name in names[3:] if name != "data_load_5mb"}}
+    return timed, set().union(*(needs.get(name, set()) for name in timed)) - timed
+
+
+def run_scenarios(api: Api, peak: Peak, sets: dict[str, Path], out: Path, limits: dict[str, float] | None,
+                  only: set[str] | None = None) -> list[Result]:
+    results: list[Result] = []
+    large_rows = lines_of(sets["large"])
+    wanted, setup = needed(large_rows, only)
+
+    def timed(name: str, body: dict, rows: int | None, megabytes: float | None, kind: str) -> dict | None:
+        if name not in wanted:
+            if name in setup:
+                print(f"  {name}: run untimed, for the data of what follows", file=sys.stderr)
+                return api.job(body)[0]
+            return None
         peak.reset()
         record, seconds = api.job(body)
         count = rows if rows is not None else _count(record)
         size = megabytes if megabytes is not None else mb(Path(record["result"]["path"]))
         ratio = count / seconds / limits[kind] if limits else None
-        results.append(Result(name, count, seconds, size, peak.read(), ratio))
+        results.append(Result(name, count, seconds, size, *peak.read(), peak.cpu_since_reset(), ratio))
         print(f"  {name}: {count:,} rows in {seconds:.1f} s", file=sys.stderr)
         return record
 
@@ -174,10 +280,7 @@ def run_scenarios(api: Api, peak: Peak, sets: dict[str, Path], out: Path,
                         "file_path": str(small)}, 100_000, mb(small), "load")
     timed("export_json_100k", {"operation": "export_local", "format": "json", "path": str(out),
                                "filename": "small", "search_operation": search_all("small")}, 100_000, None, "export")
-    if harper_only:
-        return results
-    large_rows = lines_of(large)
-    size = f"{large_rows // 1_000_000}m" if large_rows % 1_000_000 == 0 else f"{large_rows // 1000}k"
+    size = size_name(large_rows)
     timed(f"load_insert_{size}", {"operation": "csv_file_load", "database": "bench", "table": "large",
                              "file_path": str(large)}, large_rows, mb(large), "load")
     timed(f"load_upsert_{size}", {"operation": "csv_file_load", "action": "upsert", "database": "bench",
@@ -194,6 +297,8 @@ def run_scenarios(api: Api, peak: Peak, sets: dict[str, Path], out: Path,
     timed("export_selective_1pct", {"operation": "export_local", "format": "json", "path": str(out),
                                     "filename": "selective", "search_operation": selective}, large_rows, None,
           "export")
+    if "delete_before_half" not in wanted:
+        return results
     [middle] = api.ok({"operation": "search_by_hash", "database": "bench", "table": "large",
                        "hash_values": [large_rows // 2], "get_attributes": ["__createdtime__"]})
     date = datetime.fromtimestamp(middle["__createdtime__"] / 1000, timezone.utc).isoformat()
@@ -213,39 +318,76 @@ def _count(record: dict) -> int:
     return int(words[2] if words[0] == "successfully" else words[0])
 
 
-def start_pipeline(work: Path, sets: dict[str, Path]) -> tuple[subprocess.Popen, Api]:
+def start_pipeline(work: Path, processes: int | None, run: int) -> tuple[subprocess.Popen, Api]:
+    """``harper-pipeline up`` on a fresh data directory; ``processes``: its worker processes (None: the default)."""
     api_port = free_port()
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(work / "var"), "PIPELINE_EMBEDDED_PORT": str(free_port()),
+    count = processes or os.cpu_count() or 1
+    own_ports = free_ports(count)  # each process's own port, to wait until every one is ready
+    data = work / f"var-{run}"
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(data), "PIPELINE_EMBEDDED_PORT": str(free_port()),
            "PIPELINE_HTTP_PORT": str(api_port), "PIPELINE_ALLOWED_DIRS": f"{DATA}:{work}",
-           "HDB_ADMIN_USERNAME": "admin", "HDB_ADMIN_PASSWORD": "password", "PIPELINE_LOG_LEVEL": "warning"}
+           "HDB_ADMIN_USERNAME": "admin", "HDB_ADMIN_PASSWORD": "password", "PIPELINE_LOG_LEVEL": "warning",
+           "PIPELINE_WORKER_PROCESSES": str(count),
+           **({"PIPELINE_PROCESS_PORTS_FROM": str(own_ports)} if count > 1 else {})}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    log = open(work / "pipeline.log", "wb")
+    log = open(work / f"pipeline-{run}.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "pipeline", "up"], env=env, stdout=log, stderr=log,
                                start_new_session=True)
     api = Api(api_port)
     api.wait_up()
+    for port in range(own_ports, own_ports + count) if count > 1 else [api_port]:
+        Api(port).wait_ready()
     return process, api
 
 
-def run_harper(sets: dict[str, Path], out: Path) -> list[Result]:
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    while True:
+        first = free_port()
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def run_harper(sets: dict[str, Path], out: Path, only: set[str] | None) -> list[Result]:
     port = free_port()
-    env = {**os.environ, "ORACLE_PORT": str(port)}  # its default directory keeps the npm install between runs
+    HARPER_DIR.mkdir(parents=True, exist_ok=True)
+    modules = HARPER_DIR / "node_modules"
+    if not modules.exists() and (SHARED_HARPER_MODULES / "harperdb").is_dir():
+        modules.symlink_to(SHARED_HARPER_MODULES)
+    # its own directory (root, pid files) and ports: the script's defaults are the shared oracle's
+    env = {**os.environ, "ORACLE_PORT": str(port), "ORACLE_DIR": str(HARPER_DIR)}
     subprocess.run(["bash", str(ORACLE), "start"], env=env, check=True)
     try:
-        api = Api(port)
-        return run_scenarios(api, Peak(None), sets, out, None, harper_only=True)
+        return run_scenarios(Api(port), Peak(None), sets, out, None, only)
     finally:
         subprocess.run(["bash", str(ORACLE), "stop"], env=env)
 
 
 def table(results: list[Result], harper: dict[str, Result]) -> str:
-    lines = ["| scenario | rows | wall s | rows/s | MB/s | peak RSS MB | × limit | × Harper |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """One line per scenario and run; × 1 process: the rows/s against the same scenario in the latest run before
+    with one worker process (``--processes 1,2,1,2`` pairs each run of 2 with the run of 1 just before it)."""
+    single: dict[str, Result] = {}
+    lines = ["| scenario | processes | rows | wall s | rows/s | MB/s | CPU s | peak RSS MB: largest / sum | × limit | "
+             "× 1 process | × Harper |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        versus = harper.get(r.scenario)
-        lines.append(f"| {r.scenario} | {r.rows:,} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | "
-                     f"{r.megabytes / r.seconds:.1f} | {r.rss_mb or 0:.0f} | "
-                     f"{r.limit:.2f} | {f'{r.rows_per_s / versus.rows_per_s:.1f}' if versus else '–'} |")
+        if r.processes == 1:
+            single[r.scenario] = r
+        versus, one = harper.get(r.scenario), (single.get(r.scenario) if r.processes != 1 else None)
+        lines.append(f"| {r.scenario} | {r.processes} | {r.rows:,} | {r.seconds:.1f} | {r.rows_per_s:,.0f} | "
+                     f"{r.megabytes / r.seconds:.1f} | {r.cpu_s or 0:.0f} | {r.rss_mb or 0:.0f} / {r.rss_sum_mb or 0:.0f} | "
+                     f"{r.limit:.2f} | {f'{r.rows_per_s / one.rows_per_s:.2f}' if one else '–'} | "
+                     f"{f'{r.rows_per_s / versus.rows_per_s:.1f}' if versus else '–'} |")
     return "\n".join(lines)
 
 
@@ -260,31 +402,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large data set")
     parser.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
+    parser.add_argument("--only", type=lambda v: {s.strip() for s in v.split(",") if s.strip()},
+                        help="time only these scenarios (comma-separated; what they read is loaded untimed)")
+    parser.add_argument("--processes", type=lambda v: [int(n) for n in v.split(",")],
+                        help="run the pipeline once per count of worker processes, in turn, e.g. 1,2 or 1,2,1,2 "
+                             "(default: once, with `up`'s default of one per core)")
     args = parser.parse_args()
     sets = data_sets(args.rows)
+    unknown = (args.only or set()) - set(scenario_names(lines_of(sets["large"])))
+    if unknown:
+        parser.error(f"no scenario {', '.join(sorted(unknown))}; they are: "
+                     f"{', '.join(scenario_names(lines_of(sets['large'])))}")
     print("measuring the in-process limit", file=sys.stderr)
     limits = limit.measure(sets["large"])
+    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="hp-bench-") as tmp:
         work = Path(tmp)
         (work / "out").mkdir()
-        process, api = start_pipeline(work, sets)
-        try:
-            print("running the pipeline", file=sys.stderr)
-            results = run_scenarios(api, Peak(process.pid), sets, work / "out", limits)
-        finally:
-            process.terminate()
-            process.wait(60)
+        for run, processes in enumerate(args.processes or [None]):
+            process, api = start_pipeline(work, processes, run)
+            try:
+                print(f"running the pipeline ({processes or 'default'} worker processes)", file=sys.stderr)
+                results += [dataclasses.replace(r, processes=processes or len(Peak(process.pid).workers()))
+                            for r in run_scenarios(api, Peak(process.pid), sets, work / "out", limits, args.only)]
+            finally:
+                process.terminate()
+                process.wait(60)
         harper = {}
         if os.environ.get("BENCH_HARPER") == "1":
-            print("running a real Harper (../shared/oracle)", file=sys.stderr)
-            harper = {r.scenario: r for r in run_harper(sets, work / "out")}
+            print("running a real Harper 4.7 of the bench's own", file=sys.stderr)
+            harper = {r.scenario: r for r in run_harper(sets, work / "out", args.only)}
     report = table(results, harper)
     print(f"\nin-process limit: load {limits['load']:,.0f} rows/s, export {limits['export']:,.0f} rows/s\n")
     print(report)
     for r in results:
-        print(f"BENCH {r.scenario} rows_per_s={r.rows_per_s:.0f} rss_mb={r.rss_mb or 0:.0f} "
-              f"limit_ratio={r.limit:.3f}" + (f" harper_ratio={r.rows_per_s / harper[r.scenario].rows_per_s:.2f}"
-                                              if r.scenario in harper else ""))
+        print(f"BENCH {r.scenario} processes={r.processes} rows_per_s={r.rows_per_s:.0f} rss_mb={r.rss_mb or 0:.0f} "
+              f"rss_sum_mb={r.rss_sum_mb or 0:.0f} cpu_s={r.cpu_s or 0:.1f} limit_ratio={r.limit:.3f}"
+              + (f" harper_ratio={r.rows_per_s / harper[r.scenario].rows_per_s:.2f}" if r.scenario in harper else ""))
     if args.record:
         with open(HERE / "RESULTS.md", "a") as out:
             out.write(f"\n## {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC — {machine()}\n\n"

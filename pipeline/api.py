@@ -15,7 +15,8 @@ import asyncio
 import base64
 import binascii
 import logging
-from typing import Any, Callable
+import socket
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -61,10 +62,14 @@ def _operation(raw: request_body.Body, content_type: str | None, limit: int) -> 
 
 
 class Api:
-    def __init__(self, operations: Operations, directory: Directory, settings: Settings) -> None:
+    def __init__(self, operations: Operations, directory: Directory, settings: Settings,
+                 directory_caught_up: Callable[[], Awaitable[None]]) -> None:
+        """``directory_caught_up``: waits until the directory holds every user and role written before now,
+        through any worker (an ``add_user`` answered by another process a moment ago)."""
         self.operations = operations
         self.directory = directory
         self.settings = settings
+        self.directory_caught_up = directory_caught_up
         self._spool = settings.data_dir / "tmp" / "bodies"
         self._runner: web.AppRunner | None = None
         #: what else registers routes on the API's application (the worker's console: health, metrics, jobs page)
@@ -79,6 +84,7 @@ class Api:
             username, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
+        await self.directory_caught_up()
         return await self.directory.authenticate(username, password)
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -133,8 +139,16 @@ class Api:
         # a stopping worker answers the requests in progress for a moment, then cancels them
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port).start()
+        if self.settings.listen_fd is not None:  # the socket `up` listens on for all its processes
+            site: web.BaseSite = web.SockSite(self._runner, socket.socket(fileno=self.settings.listen_fd))
+        else:
+            site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
+        await site.start()
         log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})
+        if self.settings.own_port is not None:  # this process alone: to scrape or probe it (several processes)
+            await web.TCPSite(self._runner, self.settings.http_host, self.settings.own_port).start()
+            log.info("this worker process also listening", extra={
+                "url": f"http://{self.settings.http_host}:{self.settings.own_port}/"})
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Callable
 
 import faust
 
 from .api import Api
 from .config import Settings
+from .handover import ShardHandover
 from .jobs.events import emit
 from .jobs.fold import fold
 from .jobs.recovery import recover
@@ -31,7 +33,9 @@ from .web import Console
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -> faust.App:
+    """``on_ready``: called once the worker has caught up with its views and queued again what a broker that lost
+    its log had lost (``up`` starts its other processes then, so that only this one writes the views back)."""
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -54,8 +58,9 @@ def create_app(settings: Settings) -> faust.App:
     worker = Worker(settings)
     operations = Operations(worker)
     writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
+    handover = ShardHandover(worker.stores)
     runner = JobRunner(operations.intake, settings.jobs_per_worker)
-    api = Api(operations, worker.directory, settings)
+    api = Api(operations, worker.directory, settings, worker.auth_log.catch_up)
     console = Console(worker, api.principal_of)
     api.extensions.append(console.add_routes)
     shard_log = worker.bus.topic("shard-log")
@@ -72,11 +77,15 @@ def create_app(settings: Settings) -> faust.App:
         await api.start()  # operations wait for the worker (503) but /health and readiness answer at once
         await worker.start()
         await recover(worker.bus, worker.jobs, worker.jobs_log)
+        if on_ready is not None:
+            on_ready()
 
     @app.on_partitions_assigned.connect
     async def assigned(app: faust.App, assigned: set, **kwargs) -> None:
         runner.assigned({tp.partition for tp in assigned if tp.topic == operations_topic})
-        console.assigned(tp.partition for tp in assigned if tp.topic == shard_log)
+        shards = {tp.partition for tp in assigned if tp.topic == shard_log}
+        handover.assigned(shards)
+        console.assigned(shards)
 
     @app.on_before_shutdown.connect
     async def stop_worker(app: faust.App, **kwargs) -> None:
@@ -92,6 +101,7 @@ def create_app(settings: Settings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set, **kwargs) -> None:
         console.revoked()
+        await handover.revoked(tp.partition for tp in revoked if tp.topic == shard_log)
 
     @app.agent(source("operations"))
     async def intake(stream):
@@ -105,7 +115,9 @@ def create_app(settings: Settings) -> faust.App:
         await worker.ready.wait()
         async for event in stream.events():
             message = event.message
-            await writer.apply_command(message.partition, message.offset, message.value)
+            async with handover.applying(message.partition) as owned:
+                if owned:
+                    await writer.apply_command(message.partition, message.offset, message.value)
 
     @app.agent(source("job-status"))
     async def tracker(stream):

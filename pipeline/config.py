@@ -83,8 +83,25 @@ class Settings:
     #: The port ``harper-pipeline up`` starts the embedded broker on.
     embedded_port: int = 9092
 
+    #: Worker processes ``harper-pipeline up`` runs on this machine, in one consumer group (1: the worker runs
+    #: in ``up``'s own process).
+    worker_processes: int = 1
+    #: With several processes: process N also listens on this port + N (same host), so that each can be scraped
+    #: (``/metrics``) and probed on its own; 0: only the shared port.
+    process_ports_from: int = 0
+
     #: Set when the broker is the embedded one (it forgets its log when it stops).
     embedded_profile: bool = False
+    #: Where the shard stores live when not under ``data_dir``: the processes of one ``up`` share one directory
+    #: of stores, each opening the stores of the shards it is assigned (see :mod:`pipeline.cli.processes`).
+    shards_dir: Path | None = None
+    #: A listening socket inherited from ``up`` that the Operations API accepts on, instead of binding its port.
+    listen_fd: int | None = None
+    #: The port of this process alone (one of ``up``'s processes, with ``process_ports_from``).
+    own_port: int | None = None
+    #: Whether this worker keeps a local copy of the views (:mod:`pipeline.kafka.localstate`); of ``up``'s
+    #: processes only process 0 does: its copy is the one written back to a broker that lost its log.
+    views_copy: bool = True
 
     @property
     def embedded(self) -> bool:
@@ -95,8 +112,22 @@ class Settings:
         """Faust's broker URL: the ``hpkafka`` transport (:mod:`pipeline.kafka.transport`) on these servers."""
         return ";".join(f"hpkafka://{s.strip()}" for s in self.bootstrap_servers.split(",") if s.strip())
 
+    @property
+    def shard_stores_dir(self) -> Path:
+        return self.shards_dir or self.data_dir / "shards"
+
     def with_bootstrap(self, servers: str, embedded: bool = False) -> "Settings":
         return replace(self, bootstrap_servers=servers, embedded_profile=embedded)
+
+    def for_process(self, index: int, listen_fd: int | None) -> "Settings":
+        """The settings of worker process ``index`` of ``up``: the shard stores shared by all of them, the
+        rest (the views' local copy, spooled bodies, an export's spill, Faust's files) its own. Process 0 keeps
+        ``data_dir`` itself, so one process and several find the same data (the views' copy is what an embedded
+        broker's restart is recovered from, see :mod:`pipeline.kafka.localstate`)."""
+        own = self.data_dir if index == 0 else self.data_dir / "workers" / str(index)
+        return replace(self, data_dir=own, shards_dir=self.shard_stores_dir, listen_fd=listen_fd,
+                       own_port=self.process_ports_from + index if self.process_ports_from else None,
+                       views_copy=index == 0)
 
 
 def load() -> Settings:
@@ -134,5 +165,7 @@ def load() -> Settings:
         s3_endpoint_url=_env("PIPELINE_S3_ENDPOINT_URL", ""),
         duckdb_memory=_env("PIPELINE_DUCKDB_MEMORY", "48MB"),
         embedded_port=int(_env("PIPELINE_EMBEDDED_PORT", "9092")),
+        worker_processes=max(1, int(_env("PIPELINE_WORKER_PROCESSES", str(os.cpu_count() or 1)))),
+        process_ports_from=int(_env("PIPELINE_PROCESS_PORTS_FROM", "0")),
         s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

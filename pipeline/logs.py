@@ -20,9 +20,14 @@ def _value(value: object) -> str:
 
 
 class LogfmtFormatter(logging.Formatter):
+    def __init__(self, proc: str | None = None) -> None:
+        super().__init__()
+        #: which process of ``harper-pipeline up`` wrote the line (they share its stderr)
+        self.proc = [f"proc={_value(proc)}"] if proc else []
+
     def format(self, record: logging.LogRecord) -> str:
         when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
-        fields = [f"time={when}", f"level={record.levelname.lower()}", f"logger={record.name}",
+        fields = [f"time={when}", f"level={record.levelname.lower()}", *self.proc, f"logger={record.name}",
                   f"msg={_value(record.getMessage())}"]
         fields += [f"{k}={_value(v)}" for k, v in vars(record).items() if k not in _STANDARD]
         if record.exc_info:
@@ -30,9 +35,10 @@ class LogfmtFormatter(logging.Formatter):
         return redact.text(" ".join(fields))
 
 
-def setup(level: str = "info") -> None:
+def setup(level: str = "info", proc: str | None = None) -> None:
+    """``proc``: a name for this process in every line (``up`` and its workers)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LogfmtFormatter())
+    handler.setFormatter(LogfmtFormatter(proc))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -24,12 +24,15 @@ from .shard.stores import ShardStores
 
 log = logging.getLogger(__name__)
 
+#: seconds a stopping worker waits to fold what others wrote to the views
+VIEWS_CATCH_UP_TIMEOUT = 2.0
+
 
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bus = Bus(settings)
-        self.state = LocalState(settings.data_dir / "state")
+        self.state = LocalState(settings.data_dir / "state") if settings.views_copy else None
         self.catalog = Catalog()
         self.catalog_log = LogView(self.bus, "catalog", self.catalog.apply, self.state)
         self.jobs = JobsView()
@@ -37,7 +40,7 @@ class Worker:
         self.directory = Directory()
         self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
         self.replies = Replies(self.bus)
-        self.stores = ShardStores(settings.data_dir / "shards")
+        self.stores = ShardStores(settings.shard_stores_dir)
         self.metrics = Metrics(WORKER_NAME)
         self.ready = asyncio.Event()
 
@@ -57,17 +60,25 @@ class Worker:
         if shards != self.settings.shard_partitions:  # create_topics checked it; a topic recreated since?
             raise TopicMismatch(f"shard-log has {shards} partitions but {self.settings.shard_partitions} are "
                                 "configured; recreate it or change the partition setting")
-        self.stores.open_existing()
         tables = sum(len(self.catalog.tables(db)) for db in self.catalog.databases(views=False))
         self.ready.set()
         log.info("worker ready", extra={"shards": shards, "data_dir": str(self.settings.data_dir),
-                                        "tables": tables, "records_estimated": self.stores.estimated_records()})
+                                        "tables": tables})
 
     async def stop(self) -> None:
+        # The local copy of the views is what a broker that lost its log is given back (the embedded one):
+        # fold what other workers wrote up to now first (`up` stops its other processes before the one whose
+        # copy it keeps, see pipeline.cli.processes).
+        try:
+            await asyncio.wait_for(asyncio.gather(self.catalog_log.catch_up(), self.jobs_log.catch_up(),
+                                                  self.auth_log.catch_up()), VIEWS_CATCH_UP_TIMEOUT)
+        except Exception as err:  # noqa: BLE001 - a broker gone or slow: stop with the copy as it is
+            log.debug("views not caught up at stop", extra={"error": repr(err)})
         await self.replies.stop()
         await self.catalog_log.stop()
         await self.jobs_log.stop()
         await self.auth_log.stop()
         await self.bus.stop()
         self.stores.close()
-        self.state.close()
+        if self.state is not None:
+            self.state.close()

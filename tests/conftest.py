@@ -31,7 +31,8 @@ def make_settings(broker: EmbeddedBroker, data_dir: Path, *allowed: Path) -> con
         allowed_dirs=(*allowed, (SHARED / "conformance" / "data").resolve(), Path(tempfile.gettempdir()).resolve()),
         http_port=free_port(),
         admin_username="admin", admin_password="password", rebalance_timeout=3.0,
-        url_allowed_networks=("127.0.0.0/8",))  # the tests' HTTP servers are on loopback
+        url_allowed_networks=("127.0.0.0/8",),  # the tests' HTTP servers are on loopback
+        worker_processes=1)  # `up` in one process unless a test asks for more (tests/integration/test_processes.py)
 
 
 @pytest.fixture

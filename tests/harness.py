@@ -50,6 +50,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "HDB_ADMIN_USERNAME": settings.admin_username,
         "HDB_ADMIN_PASSWORD": settings.admin_password,
         "PIPELINE_REBALANCE_TIMEOUT": str(settings.rebalance_timeout),
+        "PIPELINE_WORKER_PROCESSES": str(settings.worker_processes),
+        "PIPELINE_PROCESS_PORTS_FROM": str(settings.process_ports_from),
         "PIPELINE_LOG_LEVEL": "info",
         "PIPELINE_URL_ALLOWED_NETWORKS": ",".join(settings.url_allowed_networks),
         "PIPELINE_URL_CONNECT_TIMEOUT": str(settings.url_connect_timeout),

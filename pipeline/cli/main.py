@@ -19,7 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     up = sub.add_parser("up", help="start the whole pipeline (the embedded broker unless KAFKA_BOOTSTRAP_SERVERS)")
     up.add_argument("--broker-port", type=int, default=settings.embedded_port)
     up.set_defaults(func=cmd_up)
-    sub.add_parser("worker", help="start one more worker").set_defaults(func=cmd_worker)
+    wk = sub.add_parser("worker", help="start one more worker")
+    # how `up` starts its worker processes (pipeline.cli.processes); not for people
+    wk.add_argument("--process", type=int, help=argparse.SUPPRESS)
+    wk.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    wk.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    wk.add_argument("--go-fd", type=int, help=argparse.SUPPRESS)
+    wk.set_defaults(func=cmd_worker)
     tp = sub.add_parser("topics", help="manage the topics")
     tp.add_argument("action", choices=["create"])
     tp.set_defaults(func=cmd_topics)
@@ -49,11 +55,20 @@ def main(argv: list[str] | None = None) -> None:
     rs.add_argument("snapshot")
     rs.set_defaults(func=cmd_restore)
     args = parser.parse_args(argv)
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, _process_name(settings, args))
     try:
         args.func(settings, args)
     except HarperError as err:
         sys.exit(f"harper-pipeline: {err.message}")
+
+
+def _process_name(settings: config.Settings, args: argparse.Namespace) -> str | None:
+    """What each line of the log names its process by, when ``up`` runs several (they share its stderr)."""
+    if args.command == "worker" and args.process is not None:
+        return f"worker-{args.process}"
+    if args.command == "up" and settings.worker_processes > 1:
+        return "up"
+    return None
 
 
 if __name__ == "__main__":

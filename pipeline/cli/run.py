@@ -8,8 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+from typing import Callable
+
 from ..config import Settings
 from ..kafka import topics
+from .processes import StartFailed, Supervisor, signal_ready, wait_turn
 
 log = logging.getLogger("pipeline.cli")
 
@@ -28,26 +31,41 @@ def resolved(settings: Settings) -> Settings:
              f"{marker})")
 
 
-def run_worker(settings: Settings) -> None:
-    """Create the topics, then run one Faust worker until it is stopped."""
+def run_worker(settings: Settings, on_ready: Callable[[], None] | None = None,
+               wait_turn: Callable[[], None] | None = None) -> None:
+    """Create the topics, then run one Faust worker until it is stopped. ``wait_turn``: called once the modules
+    are imported (the slow part of a start), before the worker touches the broker."""
     import faust
 
     from ..app import create_app
 
+    if wait_turn is not None:
+        wait_turn()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     created = topics.create_topics_sync(settings)
     if created:
         log.info("topics created", extra={"topics": ",".join(created)})
-    app = create_app(settings)
+    app = create_app(settings, on_ready)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False,
                           redirect_stdouts=False)
     worker.execute_from_commandline()
 
 
+def run_workers(settings: Settings) -> None:
+    """The worker processes of ``up``: this one, or several it supervises (:mod:`pipeline.cli.processes`)."""
+    if settings.worker_processes == 1:
+        run_worker(settings)
+        return
+    try:
+        Supervisor(settings).run()
+    except StartFailed as err:
+        sys.exit(f"harper-pipeline: {err}")
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.embedded:
-        run_worker(settings)
+        run_workers(settings)
         return
     from ..kafka.broker import EmbeddedBroker
 
@@ -63,7 +81,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> None:
         log.info("operations API", extra={"url": f"http://{settings.http_host}:{settings.http_port}/",
                                           "user": settings.admin_username,
                                           "password_from": "HDB_ADMIN_PASSWORD (default: password)"})
-        run_worker(settings.with_bootstrap(broker.bootstrap, embedded=True))
+        run_workers(settings.with_bootstrap(broker.bootstrap, embedded=True))
     finally:
         marker.unlink(missing_ok=True)
         broker.stop()
@@ -83,7 +101,15 @@ def _stop_stale_broker(marker: Path) -> None:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
-    run_worker(resolved(settings))
+    settings = resolved(settings)
+    if args.process is None:
+        run_worker(settings)
+        return
+    # one of the processes of `up`
+    ready_fd, go_fd = args.ready_fd, args.go_fd
+    run_worker(settings.for_process(args.process, args.listen_fd),
+               (lambda: signal_ready(ready_fd)) if ready_fd is not None else None,
+               (lambda: wait_turn(go_fd)) if go_fd is not None else None)
 
 
 def cmd_topics(settings: Settings, args: argparse.Namespace) -> None:

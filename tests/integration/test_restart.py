@@ -60,13 +60,17 @@ def running(pid: int) -> bool:
     return broker._running(pid)
 
 
-def test_the_embedded_broker_dies_with_its_pipeline(settings, tmp_path):
+def test_the_embedded_broker_and_the_worker_processes_die_with_their_pipeline(settings, tmp_path):
+    settings = dataclasses.replace(settings, worker_processes=2)
     env = {"PIPELINE_EMBEDDED_PORT": str(free_port())}
     first = WorkerProcess(settings, tmp_path / "up1.log", env=env, command="up").start()
-    pid = broker_pid(settings)
-    first.kill()  # kill -9 of the pipeline's process group: the broker has a session of its own
-    wait_until(lambda: not running(pid), "the broker's end", 10)
-    second = WorkerProcess(settings, tmp_path / "up2.log", env=env, command="up").start()  # the same port
+    children = [int(pid) for pid in open(f"/proc/{first.proc.pid}/task/{first.proc.pid}/children").read().split()]
+    assert broker_pid(settings) in children and len(children) == 3  # the broker and two worker processes
+    os.kill(first.proc.pid, signal.SIGKILL)  # `up` alone: the broker has a session of its own
+    first.proc.wait(5)
+    wait_until(lambda: not [pid for pid in children if running(pid)], "the end of the broker and the workers", 10)
+    second = WorkerProcess(dataclasses.replace(settings, worker_processes=1), tmp_path / "up2.log", env=env,
+                           command="up").start()  # the same port
     second.stop()
 
 

@@ -1,0 +1,160 @@
+"""`harper-pipeline up` with two worker processes, as `make run` starts them on two cores: one load written by
+both, exactly; a process killed mid-load started again while the load ends exactly; `up` stopped, every process
+and then the broker stopped, and the next `up` (a new broker) finding every record both processes wrote."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import signal
+import socket
+import urllib.request
+
+import pytest
+
+from harness import HELD_ROWS, Client, HeldSource, WorkerProcess, job_events, logs_on_failure, wait_until
+from pipeline.kafka import broker as embedded
+from pipeline.kafka.broker import free_port
+
+ROWS = 10_000
+
+
+@pytest.fixture(scope="module")
+def up(module_settings):
+    settings = dataclasses.replace(module_settings, worker_processes=2, batch_size=200, checkpoint_batches=10,
+                                   process_ports_from=two_free_ports())
+    port = free_port()
+    pipeline = WorkerProcess(settings, settings.data_dir.parent / "up.log", env={"PIPELINE_EMBEDDED_PORT": str(port)},
+                             command="up").start()
+    pipeline.kafka = dataclasses.replace(settings, bootstrap_servers=f"127.0.0.1:{port}")  # to read its topics
+    with logs_on_failure([pipeline]):
+        wait_until(lambda: every_process_ready(pipeline), "both worker processes in the group", 120)
+        yield pipeline
+    pipeline.stop()
+
+
+def two_free_ports() -> int:
+    """A port that is free, and the one after it."""
+    while True:
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            try:
+                second.bind(("127.0.0.1", first.getsockname()[1] + 1))
+            except OSError:
+                continue
+            return first.getsockname()[1]
+
+
+def every_process_ready(pipeline: WorkerProcess) -> bool:
+    """Each process answers ready on its own port: it has caught up with the views and joined the group."""
+    for port in (pipeline.settings.process_ports_from, pipeline.settings.process_ports_from + 1):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as answer:
+                if answer.status != 200:
+                    return False
+        except OSError:
+            return False
+    return len(ready_pids(pipeline)) == 2
+
+
+def ready_pids(pipeline: WorkerProcess) -> dict[int, int]:
+    """pid -> process index, of the worker processes `up` said were ready (the latest of each index)."""
+    found = re.findall(r'msg="worker process ready" worker=worker-(\d+) pid=(\d+)', pipeline.log_text())
+    return {pid: index for index, pid in {int(i): int(p) for i, p in found}.items()}
+
+
+def workers_of(events: list[dict], kind: str) -> set[int]:
+    """The pids of the worker processes that emitted events of ``kind`` (a worker is named ``host:pid``)."""
+    return {int(ev["worker"].rsplit(":", 1)[1]) for ev in events if ev["event"] == kind}
+
+
+def test_one_load_is_written_by_both_processes_exactly(up, tmp_path):
+    path = tmp_path / "many.csv"
+    path.write_text("id,name\n" + "".join(f"{i},dog {i}\n" for i in range(ROWS)))
+    up.client.ok({"operation": "create_table", "database": "multi", "table": "many", "primary_key": "id"})
+    job = up.client.run_job({"operation": "csv_file_load", "database": "multi", "table": "many",
+                             "file_path": str(path)})
+    assert job["status"] == "COMPLETE" and job["message"] == f"successfully loaded {ROWS} of {ROWS} records", job
+    # the shards of this one load were written by both processes
+    assert workers_of(job_events(up.kafka, job["id"]), "BATCH_APPLIED") == set(ready_pids(up))
+    rows = up.client.ok({"operation": "sql", "sql": "SELECT id FROM multi.many"})
+    assert sorted(row["id"] for row in rows) == list(range(ROWS))
+    # each process is scraped on a port of its own: its own series, which add up to the load
+    written = {}
+    for port in (up.settings.process_ports_from, up.settings.process_ports_from + 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            series = re.findall(r'harper_pipeline_rows_written_total\{command="WRITE_BATCH",worker="[^"]*:(\d+)"\} '
+                                r'(\S+)', answer.read().decode())
+        assert len(series) == 1, series
+        written[int(series[0][0])] = float(series[0][1])
+    assert set(written) == set(ready_pids(up)) and sum(written.values()) == ROWS
+    # whichever process answers, it reads every write before it
+    for _ in range(4):
+        assert up.client.ok({"operation": "sql", "sql": "SELECT COUNT(*) AS n FROM multi.many"}) == [{"n": ROWS}]
+        assert up.client.ok({"operation": "get_job", "id": job["id"]})[0]["message"] == job["message"]
+
+
+def test_a_user_added_through_one_process_logs_in_through_the_other_at_once(up):
+    first, second = (f"http://127.0.0.1:{up.settings.process_ports_from + i}/" for i in (0, 1))
+    admin = Client(first, "admin:password")
+    admin.ok({"operation": "add_role", "role": "viewer", "permission": {"super_user": False}})
+    for n in range(3):
+        admin.ok({"operation": "add_user", "role": "viewer", "username": f"vic{n}", "password": "pw", "active": True})
+        assert Client(second, f"vic{n}:pw").op({"operation": "user_info"}).status == 200
+        admin.ok({"operation": "drop_user", "username": f"vic{n}"})
+        assert Client(second, f"vic{n}:pw").op({"operation": "user_info"}).status == 401
+
+
+def test_a_process_killed_mid_load_is_started_again_and_the_load_ends_exactly(up):
+    source = HeldSource()
+    try:
+        up.client.ok({"operation": "create_table", "database": "multi", "table": "dog", "primary_key": "id"})
+        job_id = up.client.ok({"operation": "csv_url_load", "database": "multi", "table": "dog",
+                               "csv_url": f"{source.url}/dogs.csv"})["job_id"]
+        assert source.stalled.acquire(timeout=60)  # the load is mid-way: some 7,700 rows read and split
+        processes = ready_pids(up)
+        [runner] = workers_of(job_events(up.kafka, job_id), "STARTED")
+        index = processes[runner]
+        os.kill(runner, signal.SIGKILL)
+        source.release.set()
+        job = up.client.job(job_id, timeout=120)
+        assert job["status"] == "COMPLETE", job
+        assert job["message"] == f"successfully loaded {HELD_ROWS} of {HELD_ROWS} records", job
+        rows = up.client.ok({"operation": "sql", "sql": "SELECT id, n FROM multi.dog"})
+        assert sorted(row["n"] for row in rows) == list(range(HELD_ROWS))  # every row once
+        assert len({row["id"] for row in rows}) == HELD_ROWS  # none under a second generated key
+        assert workers_of(job_events(up.kafka, job_id), "RESUMED") - {runner}  # resumed by a live process
+        # `up` started the killed process again
+        wait_until(lambda: index in ready_pids(up).values() and runner not in ready_pids(up),
+                   "the killed process started again")
+        assert f'worker=worker-{index} pid={runner} exit_code=-9' in up.log_text()
+    finally:
+        source.close()
+
+
+def test_stopping_up_stops_every_process_then_the_broker_and_the_next_up_finds_everything(up):
+    records = [{"id": i, "name": f"kept {i}"} for i in range(100)]  # over every shard, so both processes
+    up.client.ok({"operation": "create_table", "database": "multi", "table": "kept", "primary_key": "id"})
+    assert up.client.ok({"operation": "insert", "database": "multi", "table": "kept", "records": records})[
+        "message"] == "inserted 100 of 100 records"
+    children = [int(pid) for pid in open(f"/proc/{up.proc.pid}/task/{up.proc.pid}/children").read().split()]
+    broker_pid = json.loads((up.settings.data_dir / "embedded-broker.json").read_text())["broker_pid"]
+    assert broker_pid in children and set(ready_pids(up)) < set(children)
+    up.proc.send_signal(signal.SIGTERM)
+    up.proc.wait(15)  # `up` kills a process that is not stopped after 10 s
+    assert not [pid for pid in children if embedded._running(pid)]
+    log = up.log_text()
+    assert "stopping the worker processes" in log and "did not stop in time" not in log
+
+    # a new broker, which knows nothing: the shards' stores, shared by the processes, hold every record
+    again = WorkerProcess(up.settings, up.log_path.with_name("again.log"), command="up",
+                          env={"PIPELINE_EMBEDDED_PORT": str(free_port())}).start()
+    try:
+        with logs_on_failure([again]):
+            wait_until(lambda: every_process_ready(again), "both worker processes in the group", 120)
+            kept = up.client.ok({"operation": "sql", "sql": "SELECT id, name FROM multi.kept"})
+            assert sorted(kept, key=lambda r: r["id"]) == records
+            assert "a new shard-log" in again.log_text()
+    finally:
+        again.stop()
