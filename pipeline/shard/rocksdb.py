@@ -249,9 +249,6 @@ class ShardStore(Store):
         self.epoch = epoch
         return rebased
 
-    def estimated_records(self) -> int:
-        return self.db.property_int_value("rocksdb.estimate-num-keys") or 0
-
     def memory(self) -> dict[str, int]:
         """This store's memtables and table readers; ``block_cache`` is the cache every store of the process
         shares (:data:`_block_cache`), the same figure from each."""

@@ -116,10 +116,6 @@ class Store(abc.ABC):
 
     # ---- upkeep -----------------------------------------------------------------
     @abc.abstractmethod
-    def estimated_records(self) -> int:
-        """About how many records the store holds (for the worker's start-up log)."""
-
-    @abc.abstractmethod
     def memory(self) -> dict[str, int]:
         """Bytes of memory the store holds, by kind (for the worker's metrics)."""
 

@@ -23,14 +23,6 @@ class ShardStores:
     def path(self, shard: int) -> Path:
         return self.directory / f"{shard:04d}"
 
-    def open_existing(self) -> None:
-        """Open every store the data directory holds (a worker restarted, or restored from a snapshot)."""
-        for path in sorted(self.directory.glob("[0-9]*")):
-            self.store(int(path.name))
-
-    def estimated_records(self) -> int:
-        return sum(store.estimated_records() for store in self.opened.values())
-
     def memory(self) -> dict[str, int]:
         """The stores' memory by kind: memtables and table readers add up; the block cache is shared."""
         total = {"memtables": 0, "table_readers": 0, "block_cache": 0}
