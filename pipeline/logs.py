@@ -45,3 +45,6 @@ def setup(level: str = "info", proc: str | None = None) -> None:
     quiet = max(logging.WARNING, root.level)
     for name in _NOISY:
         logging.getLogger(name).setLevel(quiet)
+    # sqlglot warns of what a dialect cannot express while it transpiles a user's statement for DuckDB
+    # ("Arrays are not supported by MySQL"), once per such statement: about what a user sent, not the worker
+    logging.getLogger("sqlglot").setLevel(max(logging.ERROR, root.level))
