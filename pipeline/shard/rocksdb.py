@@ -133,10 +133,8 @@ class ShardStore(Store):
         batch = WriteBatch(raw_mode=True)
         for key, (short, row) in zip(keys, rows):
             old = current[key]
-            if old is None:
-                # a new row: stored as the splitter encoded it (RowBytes.stored, inline in this loop)
-                new = None if action == "update" else \
-                    (b" " + row[0] + times + row[1] if row[2] else row[0] + times + row[1])
+            if old is None:  # a new row: stored as the splitter encoded it
+                new = None if action == "update" else row.stored(times)
             elif action == "insert":
                 new = None
             else:
