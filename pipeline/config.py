@@ -102,6 +102,9 @@ class Settings:
     #: Whether this worker keeps a local copy of the views (:mod:`pipeline.kafka.localstate`); of ``up``'s
     #: processes only process 0 does: its copy is the one written back to a broker that lost its log.
     views_copy: bool = True
+    #: Which of ``up``'s worker processes this is (0 for a worker on its own): it reads the replies to its
+    #: requests on a partition of ``export-results`` apart from its siblings' (:mod:`pipeline.kafka.replies`).
+    process_index: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -127,7 +130,7 @@ class Settings:
         own = self.data_dir if index == 0 else self.data_dir / "workers" / str(index)
         return replace(self, data_dir=own, shards_dir=self.shard_stores_dir, listen_fd=listen_fd,
                        own_port=self.process_ports_from + index if self.process_ports_from else None,
-                       views_copy=index == 0)
+                       views_copy=index == 0, process_index=index)
 
 
 def load() -> Settings:

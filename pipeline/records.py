@@ -48,7 +48,20 @@ class AvroRecord:
 
     @classmethod
     def decode(cls: type[R], data: bytes) -> R:
-        return cls(**fastavro.schemaless_reader(io.BytesIO(data), schemas.avro(cls.TOPIC)))
+        """A value of the topic; one written before the schema's last fields were added gets their defaults."""
+        current = schemas.avro(cls.TOPIC)
+        try:
+            return cls(**fastavro.schemaless_reader(io.BytesIO(data), current))
+        except EOFError:
+            for earlier in schemas.earlier_avro(cls.TOPIC):
+                buffer = io.BytesIO(data)
+                try:
+                    fields = fastavro.schemaless_reader(buffer, earlier, current)
+                except EOFError:
+                    continue
+                if buffer.tell() == len(data):
+                    return cls(**fields)
+            raise
 
 
 def _now_ms() -> float:
@@ -80,6 +93,9 @@ class ShardCommand(AvroRecord):
     before: float | None = None
     #: set by a synchronous write: the shard replies with the keys it wrote and skipped
     reply: str | None = None
+    #: the partition of ``export-results`` the requester reads (:class:`pipeline.kafka.replies.Replies`), where
+    #: the shard replies; None: the request id's partition (a command written before the field existed)
+    reply_partition: int | None = None
 
     @classmethod
     def epoch(cls, name: bytes) -> "ShardCommand":

@@ -39,9 +39,9 @@ class Worker:
         self.jobs_log = LogView(self.bus, "jobs", self.jobs.fold, self.state)
         self.directory = Directory()
         self.auth_log = LogView(self.bus, "auth", self.directory.apply, self.state)
-        self.replies = Replies(self.bus)
-        self.stores = ShardStores(settings.shard_stores_dir)
         self.metrics = Metrics(WORKER_NAME)
+        self.replies = Replies(self.bus, self.metrics, settings.process_index)
+        self.stores = ShardStores(settings.shard_stores_dir)
         self.ready = asyncio.Event()
 
     async def start(self) -> None:

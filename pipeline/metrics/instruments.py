@@ -48,6 +48,11 @@ class Metrics:
         self._apply_seconds = Histogram(
             "harper_pipeline_batch_apply_seconds", "Seconds to apply one shard command to its RocksDB store.",
             ["worker", "command"], buckets=APPLY_BUCKETS, registry=r)
+        self._replies_read = Counter(
+            "harper_pipeline_replies_read",
+            "Messages this worker fetched from its partition of export-results: awaited by one of its requests "
+            "(yes), or not (no: a reply to another worker sharing the partition, or to a request already ended).",
+            ["worker", "awaited"], registry=r)
         self._checkpoint_wait = Histogram(
             "harper_pipeline_checkpoint_wait_seconds",
             "Seconds a load's splitter waited at a checkpoint for the shard writers (backpressure).",
@@ -65,6 +70,9 @@ class Metrics:
 
     def applied(self, command: str, seconds: float) -> None:
         self._apply_seconds.labels(self.worker, command).observe(seconds)
+
+    def reply_read(self, awaited: bool) -> None:
+        self._replies_read.labels(self.worker, "yes" if awaited else "no").inc()
 
     def checkpoint_waited(self, seconds: float) -> None:
         self._checkpoint_wait.observe(seconds)

@@ -57,7 +57,7 @@ class Writes:
         replies = self.replies.open(request_id)
         try:
             splitter = Splitter(self.bus, request_id, table, action, self.shards, self.batch_size,
-                                self.max_record_bytes, keep_keys=True)
+                                self.max_record_bytes, reply_partition=self.replies.partition)
             if action == "delete":
                 keys = list(op["hash_values"])
                 await splitter.add_keys(keys)
@@ -95,7 +95,8 @@ class Writes:
             kind = "SQL_UPDATE" if spec.action == "update" else "SQL_DELETE"
             await self.bus.broadcast(ShardCommand(kind, request_id, table.database, table.name,
                                                   primary_key=table.primary_key, payload=spec.to_json(),
-                                                  reply=request_id), self.shards)
+                                                  reply=request_id, reply_partition=self.replies.partition),
+                                     self.shards)
             written, skipped = await asyncio.wait_for(applied(replies, [1] * self.shards), WRITE_TIMEOUT)
         finally:
             self.replies.close(request_id)

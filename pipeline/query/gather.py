@@ -198,7 +198,8 @@ class Scanner:
         queue = self.replies.open(scan_id)
         try:
             await self.bus.broadcast(ShardCommand("SCAN", scan_id, spec["database"], spec["table"],
-                                                  payload=codec.dumps(spec)), self.shards)
+                                                  payload=codec.dumps(spec),
+                                                  reply_partition=self.replies.partition), self.shards)
             return await collect(queue, self.shards, timeout, sink)
         finally:
             self.replies.close(scan_id)

@@ -25,10 +25,33 @@ def definitions() -> list[dict[str, Any]]:
     return json.loads(_text("topics.json"))["topics"]
 
 
+def _schema(topic: str) -> dict[str, Any]:
+    for definition in definitions():
+        if definition["name"] == topic and definition.get("schema"):
+            return json.loads(_text(definition["schema"]))
+    raise KeyError(f"topic {topic!r} has no Avro schema")
+
+
 @lru_cache(maxsize=None)
 def avro(topic: str) -> Any:
     """The parsed Avro schema of a topic's values."""
-    for definition in definitions():
-        if definition["name"] == topic and definition.get("schema"):
-            return fastavro.parse_schema(json.loads(_text(definition["schema"])))
-    raise KeyError(f"topic {topic!r} has no Avro schema")
+    return fastavro.parse_schema(_schema(topic))
+
+
+@lru_cache(maxsize=None)
+def earlier_avro(topic: str) -> list[Any]:
+    """The schemas a topic's values may have been written with before: the current one without its last field,
+    without its last two, and so on, down to the first field with no default.
+
+    A field is only ever added at the end of a schema, with a default, so a
+    value written before it was added is the current schema's encoding cut short;
+    read with the one of these that wrote it as the writer's schema and the
+    current one as the reader's, it gets the new fields' defaults.
+    """
+    schema = _schema(topic)
+    earlier = []
+    fields = list(schema["fields"])
+    while fields and "default" in fields[-1]:
+        fields.pop()
+        earlier.append(fastavro.parse_schema({**schema, "fields": list(fields)}))
+    return earlier

@@ -47,8 +47,9 @@ def matching_rows(store: Store, spec: dict[str, Any],
 
 
 async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],
-                      count_only: bool = False) -> int:
-    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE; returns the count.
+                      count_only: bool = False, partition: int | None = None) -> int:
+    """Send one shard's rows for a scan (only their number with ``count_only``), then DONE, to the requester's
+    ``partition`` of ``export-results`` (None: the scan id's); returns the count.
 
     A ROWS message carries lines of ``<hex key>\\t<row JSON>``: the stored bytes pass
     through to the sink without being decoded and encoded again.
@@ -59,7 +60,8 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
 
     async def send(kind: str, payload: bytes, n: int, message: str | None = None) -> None:
         nonlocal seq
-        await bus.send_record(ShardReply(scan_id, shard, kind, seq, payload, n, message), key=key)
+        await bus.send_record(ShardReply(scan_id, shard, kind, seq, payload, n, message), key=key,
+                              partition=partition)
         seq += 1
 
     try:

@@ -55,9 +55,11 @@ class Splitter:
     """Routes the records of one job to the shards of its table."""
 
     def __init__(self, bus: Bus, job_id: str, table: TableDef, action: str, shards: int,
-                 batch_size: int, max_record_bytes: int, keep_keys: bool = False,
+                 batch_size: int, max_record_bytes: int, reply_partition: int | None = None,
                  resume: dict[str, Any] | None = None) -> None:
-        """``resume``: the state a :meth:`checkpoint` returned, to carry on from there."""
+        """``reply_partition``: a synchronous write's, where the shards reply to each command with its keys
+        (:mod:`pipeline.kafka.replies`); ``resume``: the state a :meth:`checkpoint` returned, to carry on from
+        there."""
         self.bus = bus
         self.job_id = job_id
         self.table = table
@@ -65,7 +67,7 @@ class Splitter:
         self.shards = shards
         self.batch_size = batch_size
         self.max_record_bytes = max_record_bytes
-        self.keep_keys = keep_keys
+        self.reply_partition = reply_partition
         self.parsed = resume["parsed"] if resume else 0
         self.commands = list(resume["commands"]) if resume else [0] * shards
         # each shard's partial command: its rows encoded into one growing buffer (not one object per row:
@@ -138,7 +140,8 @@ class Splitter:
         record = ShardCommand(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
                               primary_key=self.table.primary_key,
                               action=self.action if kind == "WRITE_BATCH" else None, payload=payload,
-                              reply="keys" if self.keep_keys else None)
+                              reply="keys" if self.reply_partition is not None else None,
+                              reply_partition=self.reply_partition)
         self.commands[shard] += 1
         self._in_flight.append((await self.bus.send_record(record, key=str(shard).encode(), partition=shard),
                                 len(payload)))

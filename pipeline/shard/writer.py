@@ -48,7 +48,8 @@ class ShardWriter:
         elif command.kind == "SCAN":
             spec = codec.loads(command.payload)
             await stream_rows(self.bus, command.job_id, shard,
-                              matching_rows(store, spec, compile_predicate(spec)), bool(spec.get("count_only")))
+                              matching_rows(store, spec, compile_predicate(spec)), bool(spec.get("count_only")),
+                              command.reply_partition)
             store.skip(offset)
             return
         else:
@@ -62,7 +63,8 @@ class ShardWriter:
         if command.reply:  # a synchronous write: its requester waits for the keys
             await self.bus.send_record(ShardReply(command.job_id, shard, "APPLIED", command.seq,
                                                   codec.dumps([result.written_keys, result.skipped_keys]),
-                                                  result.written), key=command.job_id.encode())
+                                                  result.written), key=command.job_id.encode(),
+                                      partition=command.reply_partition)
             return
         await emit(self.bus, event(command.job_id, "BATCH_APPLIED", shard=shard, seq=command.seq,
                                    parsed=result.parsed, written=result.written))

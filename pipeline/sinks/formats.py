@@ -10,8 +10,10 @@ the end.
 from __future__ import annotations
 
 import io
+import math
 from itertools import islice
-from typing import Any, BinaryIO, Iterable, Iterator
+from operator import itemgetter
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import fastavro
 
@@ -25,20 +27,94 @@ FORMATS = HARPER_FORMATS + EXTRA_FORMATS
 AVRO_SAMPLE = 1000
 
 
-def _quote(text: str) -> bytes:
-    return b'"' + text.replace('"', '""').encode() + b'"'
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
-def csv_cell(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bool):
-        return b"true" if value else b"false"
-    if isinstance(value, (int, float)):
-        return codec.dumps(value).strip()
-    if isinstance(value, str):
-        return _quote(value)
+def js_number(value: float) -> str:
+    """A float as JavaScript writes a number (Harper's CSV and JSON): the shortest digits that read back as it,
+    as Python's ``repr`` finds them, laid out as ECMAScript's Number::toString does: plain from 1e-7 up to 1e21,
+    with no ``.0`` on whole numbers and ``0`` for -0; else ``1.5e-7``, ``1e+21``."""
+    text = repr(value)
+    if "e" not in text and "n" not in text:  # 1e-4 <= |value| < 1e16, or 0: only whole numbers differ
+        if text.endswith(".0"):
+            return "0" if value == 0 else text[:-2]
+        return text
+    if value != value or value in (math.inf, -math.inf):
+        return "null"  # as JSON.stringify; a stored row holds none (JSON has none), a computed value might
+    # repr's exponent form: one digit, maybe a fraction, the exponent; the value is 0.<digits> x 10^n
+    mantissa, _, exponent = text.lstrip("-").partition("e")
+    digits = mantissa.replace(".", "").rstrip("0")
+    k, n = len(digits), int(exponent) + 1
+    sign = "-" if value < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    return sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if n > 0 else "-") + str(abs(n - 1))
+
+
+def _nested(value: Any) -> str:
     return _quote(codec.dumps(value).decode().strip())
+
+
+#: a cell of each JSON type, as json2csv writes it (strings and nested values quoted, null an empty cell)
+_CELL = {str: _quote, int: str, float: js_number, bool: lambda v: "true" if v else "false",
+         type(None): lambda v: "", dict: _nested, list: _nested}
+
+
+def csv_cell(value: Any) -> str:
+    return _CELL.get(type(value), _nested)(value)
+
+
+def _quoted_column(values: tuple[str, ...]) -> list[str]:
+    """A column of strings quoted at C speed: joined by a NUL, quotes doubled and the NULs turned into the
+    quotes around each cell in one pass, then split (per cell, only where a string holds a NUL itself)."""
+    joined = "\0".join(values)
+    if joined.count("\0") != len(values) - 1:
+        return list(map(_quote, values))
+    return ('"' + joined.replace('"', '""').replace("\0", '"\0"') + '"').split("\0")
+
+
+def _float_column(values: list[float]) -> list[str]:
+    """Floats as JavaScript writes them: each distinct one written once where they repeat (the timestamps: one
+    per write command), else their ``repr`` at C speed where no cell needs another layout (no exponent, no whole
+    number, no -0), else cell by cell."""
+    distinct = set(values)
+    if len(distinct) * 4 <= len(values):
+        return list(map(dict(zip(distinct, map(js_number, distinct))).__getitem__, values))
+    texts = list(map(repr, values))
+    joined = "\0".join(texts) + "\0"
+    if "e" in joined or "n" in joined or ".0\0" in joined:
+        return list(map(js_number, values))
+    return texts
+
+
+_BOOLS = {True: "true", False: "false"}
+#: a column of one type made at C speed (or nearly): its cells
+_COLUMN: dict[type, Callable[[list], Iterable[str]]] = {
+    str: _quoted_column, int: lambda values: map(str, values), float: _float_column,
+    bool: lambda values: map(_BOOLS.__getitem__, values)}
+#: a value of each type standing in for the nulls of a column while it is made (then they are empty cells)
+_STAND_IN = {str: "", int: 0, float: 0.5, bool: False}
+
+
+def _column_cells(values: tuple[Any, ...]) -> Iterable[str]:
+    """One column of a chunk of rows, as cells: a column of one type (nulls aside) at once, a mixed one cell by
+    cell."""
+    kinds = set(map(type, values))
+    nulls = type(None) in kinds
+    kinds.discard(type(None))
+    make = _COLUMN.get(next(iter(kinds))) if len(kinds) == 1 else None
+    if make is None:
+        return map(csv_cell, values)
+    if not nulls:
+        return make(values)
+    stand_in = _STAND_IN[next(iter(kinds))]
+    cells = make([stand_in if value is None else value for value in values])
+    return ["" if value is None else cell for cell, value in zip(cells, values)]
 
 
 def write_json(rows: Iterable[dict], out: BinaryIO) -> int:
@@ -95,15 +171,48 @@ def write_ndjson_texts(texts: Iterable[bytes], out: BinaryIO) -> int:
 
 def write_csv(rows: Iterable[dict], out: BinaryIO, columns: list[str] | None = None) -> int:
     """``columns``: the header; by default the first row's attributes (an export streams, so it cannot look
-    further)."""
+    further).
+
+    Written a chunk of rows at a time, a column at a time: the chunk's rows as
+    tuples of the header's values, turned into columns, each column's cells made
+    at once where it holds one type (the usual case), and the lines joined back
+    from the columns; one write per chunk.
+    """
+    rows = iter(rows)
     count = 0
-    for row in rows:
+    while chunk := list(islice(rows, TEXT_CHUNK)):
         if not count:
-            columns = list(row) if columns is None else columns
-            out.write(b",".join(_quote(c) for c in columns))
-        out.write(b"\n" + b",".join(csv_cell(row.get(c)) for c in columns))
-        count += 1
+            columns = list(chunk[0]) if columns is None else columns
+            out.write(",".join(map(_quote, columns)).encode())
+        if len(columns) == 0:
+            lines = [""] * len(chunk)
+        else:
+            try:
+                values = list(map(itemgetter(*columns), chunk))
+                if len(columns) == 1:  # itemgetter of one name: the value, not a tuple of it
+                    values = [(value,) for value in values]
+            except KeyError:  # a row without every attribute: its missing ones are empty cells
+                values = [tuple(map(row.get, columns)) for row in chunk]
+            lines = list(map(",".join, zip(*map(_column_cells, zip(*values)))))
+        out.write(("\n" + "\n".join(lines)).encode())
+        count += len(chunk)
     return count
+
+
+def write_csv_texts(texts: Iterable[bytes], out: BinaryIO) -> int:
+    """As :func:`write_csv`, of rows already encoded: a chunk of them decoded in one call."""
+    return write_csv(_decoded(texts), out)
+
+
+def _decoded(texts: Iterable[bytes]) -> Iterator[dict]:
+    """Rows' JSON texts decoded a chunk at a time: one array read at C speed, unless a row needs the exact
+    reading of a big integer (:func:`pipeline.codec.loads`)."""
+    texts = iter(texts)
+    while chunk := list(islice(texts, TEXT_CHUNK)):
+        if any(text[:1] == b" " for text in chunk):
+            yield from map(codec.loads, chunk)
+        else:
+            yield from codec.loads(b"[" + b",".join(chunk) + b"]")
 
 
 _AVRO_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
@@ -174,7 +283,7 @@ def write_avro(rows: Iterable[dict], out: BinaryIO) -> int:
 
 WRITERS = {"json": write_json, "csv": write_csv, "ndjson": write_ndjson, "avro": write_avro}
 #: the formats written from the rows' JSON texts as they are
-TEXT_WRITERS = {"json": write_json_texts, "ndjson": write_ndjson_texts}
+TEXT_WRITERS = {"json": write_json_texts, "ndjson": write_ndjson_texts, "csv": write_csv_texts}
 
 
 def render(fmt: str, rows: Iterable[dict]) -> bytes:

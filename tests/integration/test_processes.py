@@ -95,6 +95,44 @@ def test_one_load_is_written_by_both_processes_exactly(up, tmp_path):
         assert up.client.ok({"operation": "get_job", "id": job["id"]})[0]["message"] == job["message"]
 
 
+def replies_read(pipeline: WorkerProcess) -> dict[int, dict[str, float]]:
+    """pid -> {awaited: count} of the replies each process fetched from export-results (its metrics)."""
+    found: dict[int, dict[str, float]] = {}
+    for port in (pipeline.settings.process_ports_from, pipeline.settings.process_ports_from + 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        pid = int(re.search(r'worker="[^"]*:(\d+)"', text).group(1))
+        found[pid] = {awaited: float(n) for awaited, n in re.findall(
+            r'harper_pipeline_replies_read_total\{awaited="(\w+)",worker="[^"]*"\} (\S+)', text)}
+    return found
+
+
+def test_the_shards_reply_only_to_the_process_that_asked(up, tmp_path):
+    """An export's rows and a write's keys are fetched by the process that waits for them, not by every one."""
+    up.client.ok({"operation": "create_table", "database": "multi", "table": "asked", "primary_key": "id"})
+    records = [{"id": i, "name": f"asked {i}"} for i in range(3000)]
+    before = replies_read(up)
+    assert up.client.ok({"operation": "insert", "database": "multi", "table": "asked", "records": records})[
+        "message"] == "inserted 3000 of 3000 records"
+    after_write = replies_read(up)
+    # the write's keys came to one process, every shard's (both processes wrote some)
+    grew = {pid for pid in after_write if after_write[pid].get("yes", 0) > before[pid].get("yes", 0)}
+    assert len(grew) == 1 and all(after_write[pid].get("no", 0) == 0 for pid in after_write), after_write
+    job = up.client.run_job({"operation": "export_local", "format": "json", "path": str(tmp_path),
+                             "filename": "asked", "search_operation": {
+                                 "operation": "search_by_value", "database": "multi", "table": "asked",
+                                 "search_attribute": "id", "search_value": "*", "get_attributes": ["id", "name"]}})
+    assert job["status"] == "COMPLETE", job
+    assert json.loads((tmp_path / "asked.json").read_text()) == records
+    [runner] = workers_of(job_events(up.kafka, job["id"]), "STARTED")
+    [other] = set(ready_pids(up)) - {runner}
+    after = replies_read(up)
+    # every shard's rows (at least one ROWS and one DONE each) fetched by the job's process, none by the other
+    assert after[runner].get("yes", 0) - after_write[runner].get("yes", 0) >= 2 * up.settings.shard_partitions, (
+        after_write, after)
+    assert after[other] == after_write[other] and after[runner].get("no", 0) == 0, (after_write, after)
+
+
 def test_a_user_added_through_one_process_logs_in_through_the_other_at_once(up):
     first, second = (f"http://127.0.0.1:{up.settings.process_ports_from + i}/" for i in (0, 1))
     admin = Client(first, "admin:password")
