@@ -17,6 +17,7 @@ typing, so that such a process starts with little.
 """
 from __future__ import annotations
 
+import array
 import bisect
 import csv
 import re
@@ -25,7 +26,7 @@ from itertools import accumulate, islice
 from typing import TYPE_CHECKING, Any, BinaryIO, Generator
 
 from ..cells import CellError, type_column
-from .rows import UTF8, Batch, Ragged, ResumePoint, record
+from .rows import UTF8, Batch, BatchLimit, Ragged, ResumePoint, record
 
 if TYPE_CHECKING:
     from .encoding import Decoder
@@ -92,7 +93,7 @@ def chunk_lines(chunk: bytes, encoding: str | None) -> tuple[list[str], list[int
     return lines, list(accumulate(map(len, raw))), codec
 
 
-def chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: "Decoder", batch_size: int,
+def chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: "Decoder", limit: BatchLimit,
                   max_record_bytes: int) -> Generator[Batch, None, tuple[ResumePoint, bytes] | None]:
     """The batches of the stream from ``point``, read a chunk at a time; returns None at its end, or the last
     point reported and the bytes from there already read, when the rest is to be read line by line."""
@@ -137,7 +138,7 @@ def chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: "D
         done = 0  # lines of the chunk read
         while True:
             try:
-                rows = list(islice(reader, batch_size - len(records)))
+                rows = list(islice(reader, limit.rows - len(records)))
             except csv.Error:
                 return reported, (b"".join(kept) + chunk + data)[reported.offset - kept_at:]
             if not rows:
@@ -151,8 +152,8 @@ def chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: "D
                 found = rows_one_by_one(header, lines[start:done], delimiter, line + start, ragged)
                 if found and not records:
                     first_line = found[0][1]
-                records += [typed for typed, _ in found]
-            if len(records) >= batch_size:
+                records += [typed for typed, _, _ in found]
+            if len(records) >= limit.rows:
                 reported = ResumePoint(offset + ends[done - 1], line + done, header, delimiter,
                                        decoder.encoding if decided is None or line + done >= decided else None,
                                        ragged.count, tuple(ragged.lines))
@@ -170,14 +171,32 @@ def chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: "D
 
 @dataclass
 class BlockRecords:
-    """The records of one block (:func:`block_records`)."""
+    """The records of one block (:func:`block_records`) and where each ends."""
 
     records: list[dict[str, Any]]
-    #: the rows with more cells than the header in the block, and the lines of the first of them
-    ragged: int
-    ragged_lines: tuple[int, ...]
-    #: the encoding decided after the block (None: ASCII so far)
+    #: the attributes the records have, in the order they come
+    names: tuple[str, ...]
+    #: after each record: the bytes and the lines of the block read (a resume point there is the block's
+    #: start plus these)
+    offsets: array.array
+    lines: array.array
+    #: the records with more cells than the header: their index and the line each starts at
+    ragged: list[tuple[int, int]]
+    #: the encoding decided after the block (None: ASCII so far), and the line that decided it, if one did
     encoding: str | None
+    decided_line: int | None
+
+
+class _EveryRagged(Ragged):
+    """The rows with extra cells of one block, every one of them (a block has few rows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.every: set[int] = set()
+
+    def add(self, line: int) -> None:
+        super().add(line)
+        self.every.add(line)
 
 
 def block_records(chunk: bytes, line: int, header: tuple[str, ...], delimiter: str, encoding: str | None,
@@ -188,18 +207,30 @@ def block_records(chunk: bytes, line: int, header: tuple[str, ...], delimiter: s
     read = chunk_lines(chunk, encoding) if len(chunk) <= max_record_bytes else None
     if read is None:
         return None
-    lines, _, encoding = read
+    lines, ends, decided = read
+    decided_line = None
+    if decided is not None and encoding is None:  # this block decided it, at its first line that is not ASCII
+        decided_line = line + bisect.bisect_right(ends, _NOT_ASCII.search(chunk).start()) + 1
     csv.field_size_limit(max_record_bytes)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    read_lines = array.array("I")  # after each row
+    after = read_lines.append
     try:
-        rows = list(csv.reader(lines, delimiter=delimiter, strict=True))
+        rows = [row for row in reader if after(reader.line_num) is None]
     except csv.Error:
         return None
-    ragged = Ragged()
-    if set(map(len, rows)) == {len(header)}:
-        records = _typed_rows(header, rows, lines, delimiter, line, ragged)
-    else:  # empty lines, rows with more or fewer cells than the header
-        records = [typed for typed, _ in rows_one_by_one(header, lines, delimiter, line, ragged)]
-    return BlockRecords(records, ragged.count, tuple(ragged.lines), encoding)
+    if set(map(len, rows)) == {len(header)}:  # no empty line, all as wide as the header
+        records = _typed_rows(header, rows, lines, delimiter, line, Ragged())
+        return BlockRecords(records, header, array.array("I", map(ends.__getitem__, map((-1).__add__, read_lines))),
+                            read_lines, [], decided, decided_line)
+    ragged = _EveryRagged()
+    found = rows_one_by_one(header, lines, delimiter, line, ragged)
+    records = [typed for typed, _, _ in found]
+    read_lines = array.array("I", (end for _, _, end in found))
+    names = tuple(dict.fromkeys(name for typed in records for name in typed))
+    extra = [(index, start) for index, (_, start, _) in enumerate(found) if start in ragged.every]
+    return BlockRecords(records, names, array.array("I", map(ends.__getitem__, (n - 1 for n in read_lines))),
+                        read_lines, extra, decided, decided_line)
 
 
 def _typed_rows(header: tuple[str, ...], rows: list[list[str]], lines: list[str], delimiter: str, line: int,
@@ -215,13 +246,14 @@ def _typed_rows(header: tuple[str, ...], rows: list[list[str]], lines: list[str]
 
 
 def rows_one_by_one(header: tuple[str, ...], lines: list[str], delimiter: str, line: int,
-                    ragged: Ragged) -> list[tuple[dict[str, Any], int]]:
-    """The records of ``lines`` (the first is line ``line + 1``), each with the line it starts at."""
+                    ragged: Ragged) -> list[tuple[dict[str, Any], int, int]]:
+    """The records of ``lines`` (the first is line ``line + 1``), each with the line it starts at and the
+    number of ``lines`` read after it."""
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     found = []
     before = 0
     for row in reader:
         start, before = line + before + 1, reader.line_num
         if row:
-            found.append((record(header, row, start, ragged), start))
+            found.append((record(header, row, start, ragged), start, before))
     return found

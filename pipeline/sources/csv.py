@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Iterator
 from .chunks import chunk_batches
 from .encoding import Decoder, nul_bytes
 from .exceptions import CsvError
-from .rows import Batch, Ragged, ResumePoint, record
+from .rows import Batch, BatchLimit, Ragged, ResumePoint, record
 
 BLOCK = 1 << 20
 DELIMITERS = (",", "\t", "|", ";", "\x1e", "\x1f")
@@ -197,31 +197,53 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     ``max_record_bytes``: the largest record (the header included).
     ``encoding``: the operation's (validated, Python's name); None: UTF-8 or detected.
     """
-    csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
     if resume is None:
-        delimiter = _guess_delimiter(_sample(stream))
-        decoder = Decoder(encoding, given=encoding is not None)
-        lines = _Lines(stream, 0, 0, max_record_bytes, decoder)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        header_row = _next_row(reader, lines)
-        if header_row is None:
+        start = read_header(stream, max_record_bytes, encoding)
+        if start is None:
             return
-        if header_row and header_row[0].startswith("\ufeff"):
-            header_row[0] = header_row[0][1:]
-        point = ResumePoint(lines.offset, lines.line, _unique(header_row), delimiter, decoder.encoding)
-        rest = lines.take_rest()
+        point, rest = start
     else:
-        _seek(stream, resume.offset)
         point, rest = resume, b""
-        decoder = Decoder(resume.encoding, given=encoding is not None)
-    batch_size = max(1, min(batch_size, CELLS_PER_BATCH // max(len(point.header), 1)))
-    handed_over = yield from chunk_batches(stream, rest, point, decoder, batch_size, max_record_bytes)
+        open_at(stream, resume, max_record_bytes)
+    yield from batches_from(stream, rest, point, BatchLimit(batch_size), max_record_bytes, encoding)
+
+
+def read_header(stream: BinaryIO, max_record_bytes: int, encoding: str | None) -> tuple[ResumePoint, bytes] | None:
+    """Where the records of a CSV stream start (the header read, the delimiter guessed) and the bytes from
+    there already read; None for an empty file."""
+    csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
+    delimiter = _guess_delimiter(_sample(stream))
+    decoder = Decoder(encoding, given=encoding is not None)
+    lines = _Lines(stream, 0, 0, max_record_bytes, decoder)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    header_row = _next_row(reader, lines)
+    if header_row is None:
+        return None
+    if header_row and header_row[0].startswith("\ufeff"):
+        header_row[0] = header_row[0][1:]
+    return ResumePoint(lines.offset, lines.line, _unique(header_row), delimiter, decoder.encoding), \
+        lines.take_rest()
+
+
+def open_at(stream: BinaryIO, point: ResumePoint, max_record_bytes: int) -> None:
+    """Position ``stream`` at ``point``, to read on from there."""
+    csv.field_size_limit(max_record_bytes)
+    _seek(stream, point.offset)
+
+
+def batches_from(stream: BinaryIO, rest: bytes, point: ResumePoint, limit: BatchLimit, max_record_bytes: int,
+                 encoding: str | None) -> Iterator[Batch]:
+    """The batches of the stream from ``point`` (``rest``: its bytes from there already read), by the block
+    reader and, for what it hands over, the line reader."""
+    decoder = Decoder(point.encoding, given=encoding is not None)
+    limit.cap(CELLS_PER_BATCH // max(len(point.header), 1))
+    handed_over = yield from chunk_batches(stream, rest, point, decoder, limit, max_record_bytes)
     if handed_over is not None:
         point, rest = handed_over
-        yield from _line_batches(stream, rest, point, decoder, batch_size, max_record_bytes)
+        yield from _line_batches(stream, rest, point, decoder, limit, max_record_bytes)
 
 
-def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: Decoder, batch_size: int,
+def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: Decoder, limit: BatchLimit,
                   max_record_bytes: int) -> Iterator[Batch]:
     """The batches of the stream from ``point``, read line by line; ``rest``: the stream's bytes from there
     already read."""
@@ -248,7 +270,7 @@ def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: De
         if not records:
             first_line = start_line
         records.append(record(header, row, start_line, ragged))
-        if len(records) >= batch_size:
+        if len(records) >= limit.rows:
             yield Batch(records, first_line, resume_point())
             records = []
     if records:

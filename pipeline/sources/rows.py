@@ -45,6 +45,22 @@ class Batch:
         return self.resume.offset
 
 
+class BatchLimit:
+    """How many records the batch a reader is reading may hold: ``size``, or fewer when its caller asks
+    (:meth:`up_to`) before it asks for the batch, so that a batch ends where a load checkpoints."""
+
+    def __init__(self, size: int) -> None:
+        self.size = self.rows = max(1, size)
+
+    def cap(self, size: int) -> None:
+        """Batches hold ``size`` records at most (a wide file's: see ``CELLS_PER_BATCH``)."""
+        self.size = self.rows = max(1, min(self.size, size))
+
+    def up_to(self, rows: int) -> None:
+        """The next batch holds ``rows`` records at most (and ``size`` at most)."""
+        self.rows = max(1, min(self.size, rows))
+
+
 class Ragged:
     """The rows with more cells than the header: how many, and the lines of the first of them."""
 
