@@ -83,7 +83,8 @@ class BlockReader:
         block size in the FILE (not after this block's start), so a reader
         that starts at any record's start cuts the same blocks from its first
         cut on. What was read is cut before more is asked for (a download may
-        be slow to send the rest): the next block ends at the same place.
+        be slow to send the rest): a short read makes a short block, and the
+        block after it ends where it would have.
         """
         if not self._opened and not self._open():
             return None
@@ -104,8 +105,8 @@ class BlockReader:
                     return None
                 cut = len(self._data)  # the last line, with no line end (or an unterminated quote)
                 break
-            else:
-                more = self._stream.read(CHUNK)
+            else:  # up to the target: a stream that sends what it is asked for is cut there
+                more = self._stream.read(want - len(self._data))
                 self._data += more
                 self._eof = not more
         data, self._data = self._data[:cut], self._data[cut:]
