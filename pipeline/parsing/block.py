@@ -22,14 +22,15 @@ Only this module's imports are loaded in a parse process: keep them light.
 from __future__ import annotations
 
 import array
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate, repeat
+from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from typing import Any
 
 from .. import codec
 from ..codec import InvalidKey
-from ..shard.routing import shard_of
+from ..shard.routing import shards_of
 from ..sources.chunks import block_records
 from ..sources.exceptions import CsvError
 
@@ -105,7 +106,7 @@ def parse_block(request: BlockRequest) -> ParsedBlock:
         return parsed
     pk = request.primary_key
     try:
-        values = list(map(codec.normalize_key, map(dict.get, records, repeat(pk))))
+        values = codec.normalize_keys(list(map(dict.get, records, repeat(pk))))
     except InvalidKey:  # None among them too: a row without a key
         parsed.kind, parsed.records = RECORDS, records
         return parsed
@@ -114,28 +115,28 @@ def parse_block(request: BlockRequest) -> ParsedBlock:
     if max(map(len, map(itemgetter(0), rows))) + max(map(len, map(itemgetter(1), rows))) > request.max_record_bytes:
         parsed.kind, parsed.records = RECORDS, records  # the splitter names the row too large
         return parsed
-    parsed.shards = _by_shard(list(map(codec.encode_key, values)), rows, request.table, request.shards)
+    parsed.shards = _by_shard(codec.encode_keys(values), rows, request.table, request.shards)
     return parsed
 
 
 def _by_shard(keys: list[bytes], rows: list[codec.RowBytes], table: int, shards: int) -> dict[int, ShardRows]:
-    parts: dict[int, list[bytes]] = {}
-    exact: dict[int, bytearray] = {}
-    indexes: dict[int, array.array] = {}
-    for index, key, row in zip(range(len(keys)), keys, rows):
-        shard = shard_of(table, key, shards)
-        if shard in parts:
-            parts[shard] += key, row[0], row[1]
-            exact[shard].append(row[2])
-            indexes[shard].append(index)
-        else:
-            parts[shard] = [key, row[0], row[1]]
-            exact[shard] = bytearray((row[2],))
-            indexes[shard] = array.array("I", (index,))
+    """The rows packed per shard, in their order, with no Python per row: the rows' indexes sorted by shard
+    (a stable sort keeps their order), each shard's taken at once."""
+    owners = shards_of(table, keys, shards)
+    order = sorted(range(len(keys)), key=owners.__getitem__)
+    heads, tails, exact = list(map(itemgetter(0), rows)), list(map(itemgetter(1), rows)), list(map(itemgetter(2), rows))
     packed = {}
-    for shard, pieces in parts.items():
-        lengths = array.array("I", map(len, pieces))
-        sizes = map(sum, zip(lengths[0::3], lengths[1::3], lengths[2::3]))
-        packed[shard] = ShardRows(len(exact[shard]), indexes[shard], lengths.tobytes(), bytes(exact[shard]),
-                                  b"".join(pieces), list(accumulate(sizes, initial=0)))
+    start = 0
+    for shard, count in sorted(Counter(owners).items()):
+        indexes = order[start:start + count]
+        start += count
+        take = itemgetter(*indexes)
+        shard_keys, shard_heads, shard_tails = (take(keys), take(heads), take(tails)) if count > 1 else \
+            ((keys[indexes[0]],), (heads[indexes[0]],), (tails[indexes[0]],))
+        lengths = list(map(len, shard_keys)), list(map(len, shard_heads)), list(map(len, shard_tails))
+        packed[shard] = ShardRows(
+            count, array.array("I", indexes), array.array("I", chain.from_iterable(zip(*lengths))).tobytes(),
+            bytes(take(exact) if count > 1 else (exact[indexes[0]],)),
+            b"".join(chain.from_iterable(zip(shard_keys, shard_heads, shard_tails))),
+            list(accumulate(map(sum, zip(*lengths)), initial=0)))
     return packed
