@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import json
 import os
 import signal
-import termios
 import uuid
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
-from harness import CONFORMANCE, HeldSource, WorkerProcess, cli, wait_until
+from harness import CONFORMANCE, HeldSource, WorkerProcess, cli, unread_stdin, wait_until
 from pipeline.jobs import events as jobs
 from pipeline.kafka.broker import free_port
 
@@ -321,15 +319,6 @@ def parse_processes(worker) -> list[int]:
     children = (Path("/proc") / str(worker.proc.pid) / "task" / str(worker.proc.pid) / "children").read_text()
     return [int(pid) for pid in children.split()
             if b"pipeline.parsing.child" in (Path("/proc") / pid / "cmdline").read_bytes()]
-
-
-def unread_stdin(pid: int) -> int:
-    """Bytes sent to the process's stdin (a pipe) that it has not read yet."""
-    fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
-    finally:
-        os.close(fd)
 
 
 def test_a_parse_process_that_dies_mid_load_ends_the_job_and_the_next_load_gets_another(worker):

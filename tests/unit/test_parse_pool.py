@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import signal
-import termios
 
 import pytest
 
+from harness import unread_stdin
 from pipeline.parsing.block import ROWS, BlockRequest
 from pipeline.parsing.exceptions import ParseProcessDied
 from pipeline.parsing.pool import ParsePool
@@ -18,15 +17,6 @@ from pipeline.shard.routing import table_crc
 def _request(first: int, rows: int = 200) -> BlockRequest:
     data = "".join(f"{i},name {i}\n" for i in range(first, first + rows)).encode()
     return BlockRequest(data, first, ("id", "name"), ",", None, 1 << 20, "id", table_crc("dev", "t"), 4)
-
-
-def _waiting_bytes(pid: int) -> int:
-    """Bytes written to the process's stdin that it has not read (a pipe's FIONREAD)."""
-    fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
-    finally:
-        os.close(fd)
 
 
 async def _until(check, timeout: float = 30.0) -> None:
@@ -45,7 +35,7 @@ def test_blocks_are_answered_in_order_and_a_cancelled_one_is_dropped():
             [pid] = pool.pids()
             os.kill(pid, signal.SIGSTOP)  # the blocks wait in its stdin, answered in the order sent
             futures = [pool.submit(_request(1000 * n)) for n in range(1, 4)]
-            await _until(lambda: _waiting_bytes(pid) > 0)
+            await _until(lambda: unread_stdin(pid) > 0)
             futures[0].cancel()  # its job was cancelled: its answer goes nowhere, the next get theirs
             os.kill(pid, signal.SIGCONT)
             second, third = await futures[1], await futures[2]
@@ -67,7 +57,7 @@ def test_a_parse_process_that_dies_fails_its_blocks_and_the_next_block_starts_an
             [pid] = pool.pids()
             os.kill(pid, signal.SIGSTOP)
             held = pool.submit(_request(500))
-            await _until(lambda: _waiting_bytes(pid) > 0)
+            await _until(lambda: unread_stdin(pid) > 0)
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(ParseProcessDied, match=rf"the parse process \(pid {pid}\) was killed by signal "
                                                        "SIGKILL while it parsed this load's rows"):
