@@ -167,7 +167,7 @@ class Peak:
             children = [int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
         except OSError:
             return [self.pid]
-        workers = [c for c in children if b"pipeline" in _cmdline(c)]
+        workers = [c for c in children if b"pipeline" in _cmdline(c) and b"pipeline.parsing" not in _cmdline(c)]
         return workers or [self.pid]
 
     def reset(self) -> None:

@@ -28,10 +28,6 @@ from .exceptions import ParseFailed, ParseProcessDied
 
 log = logging.getLogger(__name__)
 
-#: seconds a parse process has to end once its stdin is closed, before it is killed
-STOP_TIMEOUT = 5.0
-
-
 class _Process:
     """One parse process and the futures of the blocks it was sent, oldest first."""
 
@@ -39,6 +35,7 @@ class _Process:
         self.process = process
         self.waiting: deque[asyncio.Future[ParsedBlock]] = deque()
         self.alive = True
+        self.stopping = False
         self.reader = asyncio.create_task(self._read(), name=f"parse-process-{process.pid}")
 
     @classmethod
@@ -76,7 +73,7 @@ class _Process:
         self.alive = False
         code = await self.process.wait()
         how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-        if self.waiting:
+        if self.waiting and not self.stopping:
             log.error("parse process died", extra={"pid": self.process.pid, "code": code})
         while self.waiting:
             waiting = self.waiting.popleft()
@@ -86,14 +83,12 @@ class _Process:
                     "the load stopped there and can be run again"))
 
     async def stop(self) -> None:
-        stdin = self.process.stdin
-        if stdin is not None:
-            stdin.close()
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-        except asyncio.TimeoutError:
+        """Ends the process at once: it holds nothing (the answers of a stopping worker's jobs are dropped),
+        and a worker has seconds to stop."""
+        self.stopping = True
+        if self.process.returncode is None:
             self.process.kill()
-            await self.process.wait()
+        await self.process.wait()
         await self.reader
 
 
