@@ -139,13 +139,16 @@ class Peak:
         self._cpu_at_reset = 0.0
 
     def pipeline(self) -> list[int]:
-        """``up`` and every process it started (the broker too)."""
-        if self.pid is None:
-            return []
-        try:
-            return [self.pid, *(int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split())]
-        except OSError:
-            return [self.pid]
+        """``up`` and every process under it (the broker, the workers and their parse processes)."""
+        found, todo = [], [self.pid] if self.pid is not None else []
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            try:
+                todo += (int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+            except OSError:
+                pass
+        return found
 
     def cpu(self) -> float:
         total = 0.0
@@ -164,7 +167,7 @@ class Peak:
             children = [int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
         except OSError:
             return [self.pid]
-        workers = [c for c in children if b"pipeline" in _cmdline(c)]
+        workers = [c for c in children if b"pipeline" in _cmdline(c) and b"pipeline.parsing" not in _cmdline(c)]
         return workers or [self.pid]
 
     def reset(self) -> None:

@@ -94,6 +94,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         await api.stop()
         await console.stop()
         await runner.stop()
+        await operations.loads.close()
         for agent in (intake, shard_writer, tracker):
             await agent.stop()
         await worker.stop()

@@ -14,8 +14,9 @@
 
 :func:`type_column` applies the same rules to a whole column at once: one C-speed pass (a regular
 expression over the column's cells joined, or a set test) recognises the common columns (all plain
-strings, all integers, all decimal numbers, all booleans) and converts them with ``map``; only the cells
-of a mixed column that may change go through :func:`type_cell`.
+strings, all integers, all decimal numbers, digit codes some with a leading zero, all booleans) and
+converts them with ``map``; only the cells of a mixed column that may change go through
+:func:`type_cell`.
 """
 from __future__ import annotations
 
@@ -141,6 +142,8 @@ _INTS = re.compile(r"(?:\x00-?(?:0|[1-9][0-9]{0,17}))+")
 #: decimal numbers whose whole part float() holds exactly (below 2^53), so float() then int() for the integral
 #: ones gives what :func:`_number` gives
 _DECIMALS = re.compile(r"(?:\x00-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]+)?)+")
+#: cells of ASCII digits only: integers, but those with a leading zero ("04914") stay strings
+_DIGIT_STRINGS = re.compile(r"(?:\x00[0-9]{1,18})+")
 _BOOLEANS = frozenset(("true", "TRUE", "false", "FALSE"))
 _DIGITS_1_9 = frozenset("123456789")
 #: a mixed column with at most this share of distinct cells is typed once per distinct cell
@@ -175,6 +178,8 @@ def type_column(cells: Sequence[str]) -> Sequence[Any]:
     elif _DECIMALS.fullmatch(joined) is not None:
         numbers = list(map(float, cells))
         return list(map(_decimal, numbers)) if any(map(float.is_integer, numbers)) else numbers
+    elif _DIGIT_STRINGS.fullmatch(joined) is not None:  # codes, zip codes: some with a leading zero
+        return [cell if cell[0] == "0" and cell != "0" else int(cell) for cell in cells]
     if _BOOLEANS.issuperset(cells):
         return list(map(_WORDS.__getitem__, cells))
     distinct = set(cells)

@@ -89,6 +89,9 @@ class Settings:
     #: With several processes: process N also listens on this port + N (same host), so that each can be scraped
     #: (``/metrics``) and probed on its own; 0: only the shared port.
     process_ports_from: int = 0
+    #: Parse processes of each worker process, shared by its loads: a load's job reads its CSV and they parse,
+    #: type, encode and route its rows, on another core (0: in a thread of the worker, the same way).
+    parse_processes: int = 1
 
     #: Set when the broker is the embedded one (it forgets its log when it stops).
     embedded_profile: bool = False
@@ -170,5 +173,6 @@ def load() -> Settings:
         embedded_port=int(_env("PIPELINE_EMBEDDED_PORT", "9092")),
         worker_processes=max(1, int(_env("PIPELINE_WORKER_PROCESSES", str(os.cpu_count() or 1)))),
         process_ports_from=int(_env("PIPELINE_PROCESS_PORTS_FROM", "0")),
+        parse_processes=max(0, int(_env("PIPELINE_PARSE_PROCESSES", "1"))),
         s3_part_bytes=max(5 * 1024 ** 2, int(_env("PIPELINE_S3_PART_BYTES", str(8 * 1024 ** 2)))),
     )

@@ -209,22 +209,33 @@ class WriteRows:
     def __init__(self) -> None:
         self.count = 0
         self.size = 0  # bytes of the rows and keys
-        self._parts: list[bytes] = []  # key, head, tail of each row
+        self._lengths = array.array("I")  # of the key, head and tail of each row
         self._exact = bytearray()
+        self._parts: list[bytes] = []  # the keys, heads and tails, or runs of them packed already
 
     def add(self, key: bytes, row: codec.RowBytes, size: int) -> None:
         """One row; ``size``: its bytes (head and tail)."""
         self._parts += key, row[0], row[1]
+        self._lengths.extend((len(key), len(row[0]), len(row[1])))
         self._exact.append(row[2])
         self.count += 1
         self.size += size + len(key)
 
+    def extend(self, count: int, lengths: bytes, exact: bytes, data: bytes) -> None:
+        """``count`` rows packed already: their lengths (native unsigned 32-bit, three a row), exact flags
+        and bytes, as :mod:`pipeline.parsing.block` packs a shard's rows."""
+        self._lengths.frombytes(lengths)
+        self._exact += exact
+        self._parts.append(data)
+        self.count += count
+        self.size += len(data)
+
     def payload(self) -> bytes:
-        parts = self._parts
-        lengths = array.array("I", map(len, parts))
+        lengths = self._lengths
         if sys.byteorder == "big":
+            lengths = array.array("I", lengths)
             lengths.byteswap()
-        return b"".join((self.MARK, self._COUNT.pack(self.count), lengths.tobytes(), self._exact, *parts))
+        return b"".join((self.MARK, self._COUNT.pack(self.count), lengths.tobytes(), self._exact, *self._parts))
 
     @classmethod
     def of(cls, records: Iterable[dict[str, Any]], primary_key: str) -> list[tuple[bytes, codec.RowBytes]]:

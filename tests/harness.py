@@ -5,6 +5,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import fcntl
 from http import server as http_server
 import json
 import os
@@ -12,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import threading
 import time
 import urllib.error
@@ -369,3 +371,12 @@ class HeldSource:
     def close(self) -> None:
         self.release.set()
         self._httpd.shutdown()
+
+
+def unread_stdin(pid: int) -> int:
+    """Bytes sent to a process's stdin (a pipe) that it has not read yet (the pipe's FIONREAD)."""
+    fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
+    finally:
+        os.close(fd)

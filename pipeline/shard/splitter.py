@@ -11,18 +11,23 @@ already encoded, plus a bounded number of commands and bytes in flight.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import random
 import zlib
 from itertools import repeat
 from operator import itemgetter
 from collections import deque
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .. import codec
 from ..catalog import TableDef
 from ..kafka.bus import Bus
 from ..records import ShardCommand, WriteRows
 from .exceptions import MissingKey, RecordTooLarge
+from .routing import shard_of, table_crc
+
+if TYPE_CHECKING:
+    from ..parsing.block import ShardRows
 
 #: commands produced but not yet acknowledged by the broker, per job, and their bytes (commands of large records
 #: are few to a megabyte, so their count alone would let the producer's buffer grow to hundreds of megabytes)
@@ -31,10 +36,6 @@ MAX_IN_FLIGHT_BYTES = 32 * 1024 ** 2
 #: the bytes of records after which a shard's command is sent though it holds fewer than ``batch_size`` records
 #: (a record larger than this goes alone): the shard writers buffer commands by count
 COMMAND_BYTES = 1024 ** 2
-
-
-def shard_of(prefix: bytes, key: bytes, shards: int) -> int:
-    return zlib.crc32(key, zlib.crc32(prefix)) % shards
 
 
 class KeyGenerator:
@@ -73,8 +74,8 @@ class Splitter:
         # each shard's partial command: its rows encoded into one growing buffer (not one object per row:
         # hundreds of thousands of small buffers fragment the heap), and their count
         self._buffers = [WriteRows() for _ in range(shards)]
-        self._prefix = f"{table.database}/{table.name}/".encode()
-        self._prefix_crc = zlib.crc32(self._prefix)
+        #: the hash of the table's part of a record's shard (pipeline.shard.routing)
+        self.table_crc = table_crc(table.database, table.name)
         self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
         self._in_flight: deque[tuple[asyncio.Future, int]] = deque()
         self._in_flight_bytes = 0
@@ -89,24 +90,47 @@ class Splitter:
                     raise MissingKey(f"record {number} of the update has no value for its primary key '{pk}'")
                 value = self._keys()
             record[pk] = codec.normalize_key(value)  # raises InvalidKey
-        # the bytes the shards store, encoded once, their encoded keys and shards (shard_of())
+        # the bytes the shards store, encoded once, their encoded keys and shards (routing.shard_of())
         rows = codec.rows_bytes(records, pk)
         values = list(map(itemgetter(pk), records))
         keys = list(map(codec.encode_key, values))
         shards = self.shards
-        for value, key, crc, row in zip(values, keys, map(zlib.crc32, keys, repeat(self._prefix_crc)), rows):
+        for value, key, crc, row in zip(values, keys, map(zlib.crc32, keys, repeat(self.table_crc)), rows):
             self.parsed += 1
             size = len(row[0]) + len(row[1])
             if size > self.max_record_bytes:
                 raise RecordTooLarge(value, size, self.max_record_bytes)
             shard = crc % shards
             buffer = self._buffers[shard]
-            if buffer.size + size > COMMAND_BYTES and buffer.count:
+            if buffer.size + size + len(key) > COMMAND_BYTES and buffer.count:
                 await self._flush(shard)
                 buffer = self._buffers[shard]
             buffer.add(key, row, size)
             if buffer.count >= self.batch_size:
                 await self._flush(shard)
+
+    async def add_packed(self, shards: dict[int, "ShardRows"], first: int, stop: int) -> None:
+        """Rows ``first`` to ``stop`` of a block a parse process encoded and routed (:mod:`pipeline.parsing.block`):
+        each shard's share appended to its command in a few slices, cut where :meth:`add` would cut."""
+        for shard, rows in shards.items():
+            ends = rows.ends
+            start, end = bisect.bisect_left(rows.rows, first), bisect.bisect_left(rows.rows, stop)
+            while start < end:
+                buffer = self._buffers[shard]
+                # as many rows as fit the command, by count and by bytes; a row larger than a command goes alone
+                cut = min(end, start + self.batch_size - buffer.count,
+                          bisect.bisect_right(ends, ends[start] + COMMAND_BYTES - buffer.size, start) - 1)
+                if cut <= start:
+                    if buffer.count:
+                        await self._flush(shard)
+                        continue
+                    cut = start + 1
+                buffer.extend(cut - start, rows.lengths[12 * start:12 * cut], rows.exact[start:cut],
+                              rows.data[ends[start]:ends[cut]])
+                start = cut
+                if buffer.count >= self.batch_size:
+                    await self._flush(shard)
+        self.parsed += stop - first
 
     async def add_keys(self, keys: Iterable[Any]) -> None:
         """Route a delete of ``keys`` (one DELETE_KEYS command per shard that holds some)."""
@@ -114,7 +138,7 @@ class Splitter:
         for value in keys:
             value = codec.normalize_key(value)  # raises InvalidKey
             self.parsed += 1
-            per_shard.setdefault(shard_of(self._prefix, codec.encode_key(value), self.shards), []).append(value)
+            per_shard.setdefault(shard_of(self.table_crc, codec.encode_key(value), self.shards), []).append(value)
         for shard, values in per_shard.items():
             await self._send(shard, "DELETE_KEYS", codec.dumps(values))
 

@@ -18,32 +18,20 @@ file), NUL bytes (a binary or UTF-16 file). A record (its lines, quoted line
 breaks included) larger than ``max_record_bytes`` is refused as soon as it
 gets there, so a 200 MB cell costs no more memory than the limit.
 
-That reader pays Python for every line and every cell. So a file is read
-first by :func:`_chunk_batches`: a block cut after the last line end with its
-quotes balanced is decoded at once, parsed by one ``csv.reader`` over its
-lines (the line count after each record gives the exact byte offset of a
-resume point), and typed a column at a time (:func:`pipeline.cells.type_column`).
-Whatever it cannot read exactly the same way (NUL bytes, a line the encoding
-cannot decode or an encoding not yet detected, a csv error, a record over the
-limit) it hands over, from the last point it reported, to the line reader,
-which reads the rest of the file and says what is wrong as it always did.
+A file is read first by the block reader (:mod:`pipeline.sources.chunks`),
+which hands over to this one what it cannot read exactly the same way.
 """
 from __future__ import annotations
 
-import bisect
 import csv
-import re
-from dataclasses import dataclass
-from itertools import accumulate, islice
-from typing import Any, BinaryIO, Generator, Iterator
+from typing import Any, BinaryIO, Iterator
 
-from ..cells import CellError, type_cell, type_column
-from .encoding import UTF8, Decoder, nul_bytes
+from .chunks import chunk_batches
+from .encoding import Decoder, nul_bytes
 from .exceptions import CsvError
+from .rows import Batch, BatchLimit, Ragged, ResumePoint, record
 
 BLOCK = 1 << 20
-#: bytes read at a time by the chunk reader: its lines, rows and records take some twenty times their size
-CHUNK = 1 << 18
 DELIMITERS = (",", "\t", "|", ";", "\x1e", "\x1f")
 #: rows looked at to guess the delimiter (papaparse looks at 10)
 SAMPLE_ROWS = 10
@@ -52,39 +40,6 @@ MAX_RECORD_BYTES = 8 * 1024 ** 2
 #: cells in a batch at most: a wide file comes in batches of fewer rows, so a batch's memory does not grow with
 #: the width (1,000 rows of 250 columns; 12 rows of 20,000)
 CELLS_PER_BATCH = 250_000
-#: where Harper (papaparse) puts the cells of a row beyond the header's
-EXTRA = "__parsed_extra"
-#: lines of rows with extra cells remembered for the job's result (all of them are counted)
-RAGGED_LINES_KEPT = 10
-#: ASCII characters that end a line for ``str.splitlines`` but not for papaparse (nor ``bytes.splitlines``)
-_TEXT_ONLY_BREAKS = re.compile(rb"[\x0b\x0c\x1c-\x1e]")
-_NOT_ASCII = re.compile(rb"[\x80-\xff]")
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    """Where reading can continue: the byte offset of a record's start, and what the reader knew."""
-
-    offset: int
-    line: int  # physical lines before ``offset``
-    header: tuple[str, ...]
-    delimiter: str
-    #: the text encoding decided so far (None: every line was ASCII)
-    encoding: str | None = None
-    #: rows with more cells than the header so far, and the lines of the first of them
-    ragged: int = 0
-    ragged_lines: tuple[int, ...] = ()
-
-
-@dataclass
-class Batch:
-    records: list[dict[str, Any]]
-    first_line: int  # 1-based physical line where the first record starts
-    resume: ResumePoint  # just after this batch's last record
-
-    @property
-    def end_offset(self) -> int:
-        return self.resume.offset
 
 
 class _Lines:
@@ -242,53 +197,53 @@ def read_batches(stream: BinaryIO, batch_size: int = 1000, *, resume: ResumePoin
     ``max_record_bytes``: the largest record (the header included).
     ``encoding``: the operation's (validated, Python's name); None: UTF-8 or detected.
     """
-    csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
     if resume is None:
-        delimiter = _guess_delimiter(_sample(stream))
-        decoder = Decoder(encoding, given=encoding is not None)
-        lines = _Lines(stream, 0, 0, max_record_bytes, decoder)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        header_row = _next_row(reader, lines)
-        if header_row is None:
+        start = read_header(stream, max_record_bytes, encoding)
+        if start is None:
             return
-        if header_row and header_row[0].startswith("\ufeff"):
-            header_row[0] = header_row[0][1:]
-        point = ResumePoint(lines.offset, lines.line, _unique(header_row), delimiter, decoder.encoding)
-        rest = lines.take_rest()
+        point, rest = start
     else:
-        _seek(stream, resume.offset)
         point, rest = resume, b""
-        decoder = Decoder(resume.encoding, given=encoding is not None)
-    batch_size = max(1, min(batch_size, CELLS_PER_BATCH // max(len(point.header), 1)))
-    handed_over = yield from _chunk_batches(stream, rest, point, decoder, batch_size, max_record_bytes)
+        open_at(stream, resume, max_record_bytes)
+    yield from batches_from(stream, rest, point, BatchLimit(batch_size), max_record_bytes, encoding)
+
+
+def read_header(stream: BinaryIO, max_record_bytes: int, encoding: str | None) -> tuple[ResumePoint, bytes] | None:
+    """Where the records of a CSV stream start (the header read, the delimiter guessed) and the bytes from
+    there already read; None for an empty file."""
+    csv.field_size_limit(max_record_bytes)  # the csv module's own bound on a field; the record's comes first
+    delimiter = _guess_delimiter(_sample(stream))
+    decoder = Decoder(encoding, given=encoding is not None)
+    lines = _Lines(stream, 0, 0, max_record_bytes, decoder)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    header_row = _next_row(reader, lines)
+    if header_row is None:
+        return None
+    if header_row and header_row[0].startswith("\ufeff"):
+        header_row[0] = header_row[0][1:]
+    return ResumePoint(lines.offset, lines.line, _unique(header_row), delimiter, decoder.encoding), \
+        lines.take_rest()
+
+
+def open_at(stream: BinaryIO, point: ResumePoint, max_record_bytes: int) -> None:
+    """Position ``stream`` at ``point``, to read on from there."""
+    csv.field_size_limit(max_record_bytes)
+    _seek(stream, point.offset)
+
+
+def batches_from(stream: BinaryIO, rest: bytes, point: ResumePoint, limit: BatchLimit, max_record_bytes: int,
+                 encoding: str | None) -> Iterator[Batch]:
+    """The batches of the stream from ``point`` (``rest``: its bytes from there already read), by the block
+    reader and, for what it hands over, the line reader."""
+    decoder = Decoder(point.encoding, given=encoding is not None)
+    limit.cap(CELLS_PER_BATCH // max(len(point.header), 1))
+    handed_over = yield from chunk_batches(stream, rest, point, decoder, limit, max_record_bytes)
     if handed_over is not None:
         point, rest = handed_over
-        yield from _line_batches(stream, rest, point, decoder, batch_size, max_record_bytes)
+        yield from _line_batches(stream, rest, point, decoder, limit, max_record_bytes)
 
 
-class _Ragged:
-    """The rows with more cells than the header: how many, and the lines of the first of them."""
-
-    def __init__(self, point: ResumePoint) -> None:
-        self.count, self.lines = point.ragged, list(point.ragged_lines)
-
-    def add(self, line: int) -> None:
-        self.count += 1
-        if len(self.lines) < RAGGED_LINES_KEPT:
-            self.lines.append(line)
-
-
-def _record(header: tuple[str, ...], row: list[str], line: int, ragged: _Ragged) -> dict[str, Any]:
-    """The typed record of one row that starts at ``line``."""
-    width = len(header)
-    record = _typed(header, row[:width], line)
-    if len(row) > width:
-        record[EXTRA] = [_typed_cell(EXTRA, cell, line) for cell in row[width:]]
-        ragged.add(line)
-    return record
-
-
-def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: Decoder, batch_size: int,
+def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: Decoder, limit: BatchLimit,
                   max_record_bytes: int) -> Iterator[Batch]:
     """The batches of the stream from ``point``, read line by line; ``rest``: the stream's bytes from there
     already read."""
@@ -296,7 +251,7 @@ def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: De
     lines = _Lines(stream, point.offset, point.line, max_record_bytes, decoder)
     lines.push_back(rest)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    ragged = _Ragged(point)
+    ragged = Ragged.at(point)
 
     def resume_point() -> ResumePoint:
         return ResumePoint(lines.offset, lines.line, header, delimiter, decoder.encoding, ragged.count,
@@ -314,175 +269,12 @@ def _line_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: De
             continue  # an empty line
         if not records:
             first_line = start_line
-        records.append(_record(header, row, start_line, ragged))
-        if len(records) >= batch_size:
+        records.append(record(header, row, start_line, ragged))
+        if len(records) >= limit.rows:
             yield Batch(records, first_line, resume_point())
             records = []
     if records:
         yield Batch(records, first_line, resume_point())
-
-
-def _balanced_end(data: bytes, size: int) -> int:
-    """Where the last line in the first ``size`` bytes of ``data`` ends whose quotes before it are balanced
-    (0: none).
-
-    ``data`` starts where a record does; quotes balanced at a line end mean it
-    is a record's end unless a quote stands inside an unquoted cell, and then
-    the csv reader fails on the chunk and it is read line by line.
-    """
-    after = 0  # quotes after the line end looked at
-    end = min(size, len(data))
-    quotes = data.count(b'"', 0, end)
-    while True:
-        newline = data.rfind(b"\n", 0, end)
-        if newline < 0:
-            return 0
-        after += data.count(b'"', newline, end)
-        if (quotes - after) % 2 == 0:
-            return newline + 1
-        end = newline
-
-
-def _chunk_lines(chunk: bytes, decoder: Decoder) -> tuple[list[str], list[int]] | None:
-    """The chunk's lines decoded and the byte offset after each; None where the line reader must decide (a
-    NUL byte, a line the encoding cannot read, an encoding still to be detected)."""
-    if b"\x00" in chunk:
-        return None
-    if chunk.isascii():
-        if _TEXT_ONLY_BREAKS.search(chunk) is None:
-            lines = chunk.decode("ascii").splitlines(keepends=True)
-        else:
-            lines = [line.decode("ascii") for line in chunk.splitlines(keepends=True)]
-        return lines, list(accumulate(map(len, lines)))
-    raw = chunk.splitlines(keepends=True)
-    codec = decoder.encoding or UTF8  # a chunk of valid UTF-8 decides UTF-8, as its first line would
-    try:
-        if codec == UTF8 and _TEXT_ONLY_BREAKS.search(chunk) is None:
-            lines = chunk.decode(UTF8).splitlines(keepends=True)
-            if len(lines) != len(raw):  # it holds U+0085, U+2028 or U+2029, which end a line in str only
-                lines = [line.decode(UTF8) for line in raw]
-        else:
-            lines = [line.decode(codec) for line in raw]
-    except UnicodeDecodeError:
-        return None
-    decoder.encoding = codec
-    return lines, list(accumulate(map(len, raw)))
-
-
-def _chunk_batches(stream: BinaryIO, rest: bytes, point: ResumePoint, decoder: Decoder, batch_size: int,
-                   max_record_bytes: int) -> Generator[Batch, None, tuple[ResumePoint, bytes] | None]:
-    """The batches of the stream from ``point``, read a chunk at a time; returns None at its end, or the last
-    point reported and the bytes from there already read, when the rest is to be read line by line."""
-    header, delimiter, width = point.header, point.delimiter, len(point.header)
-    ragged = _Ragged(point)
-    offset, line = point.offset, point.line  # where ``data`` starts
-    block = min(CHUNK, max_record_bytes)
-    data, eof = rest, False
-    reported = point
-    kept: list[bytes] = []  # the chunks since ``reported`` (from ``kept_at``), to hand over
-    kept_at = offset
-    records: list[dict[str, Any]] = []
-    first_line = 0
-    decided: int | None = None  # the line that decided the encoding, when a chunk did
-    while True:
-        # what was read is parsed before more is asked for: a download may be slow to send the rest
-        cut = _balanced_end(data, block)
-        if not cut and len(data) > block:  # a record longer than a block
-            cut = _balanced_end(data, len(data))
-        if not cut:
-            if eof:
-                if not data:
-                    break
-                cut = len(data)
-            elif len(data) > max_record_bytes:
-                return reported, (b"".join(kept) + data)[reported.offset - kept_at:]
-            else:
-                more = stream.read(block)
-                eof = not more
-                data += more
-                continue
-        chunk, data = data[:cut], data[cut:]
-        read = _chunk_lines(chunk, decoder) if len(chunk) <= max_record_bytes else None
-        if read is None:
-            return reported, (b"".join(kept) + chunk + data)[reported.offset - kept_at:]
-        lines, ends = read
-        if decided is None and decoder.encoding is not None and point.encoding is None:
-            # the chunk decided the encoding; points before its first line that is not ASCII say undecided,
-            # as the line reader's do
-            decided = line + bisect.bisect_right(ends, _NOT_ASCII.search(chunk).start()) + 1
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        done = 0  # lines of the chunk read
-        while True:
-            try:
-                rows = list(islice(reader, batch_size - len(records)))
-            except csv.Error:
-                return reported, (b"".join(kept) + chunk + data)[reported.offset - kept_at:]
-            if not rows:
-                break
-            start, done = done, reader.line_num
-            if not records:
-                first_line = line + start + 1
-            if set(map(len, rows)) == {width}:
-                try:
-                    typed = _typed_rows(header, rows)
-                except CellError:  # read again one by one, to name the line and column
-                    _rows_one_by_one(header, lines[start:done], delimiter, line + start, ragged)
-                    raise
-                records += typed
-            else:  # empty lines, rows with more or fewer cells than the header
-                found = _rows_one_by_one(header, lines[start:done], delimiter, line + start, ragged)
-                if found and not records:
-                    first_line = found[0][1]
-                records += [record for record, _ in found]
-            if len(records) >= batch_size:
-                reported = ResumePoint(offset + ends[done - 1], line + done, header, delimiter,
-                                       decoder.encoding if decided is None or line + done >= decided else None,
-                                       ragged.count, tuple(ragged.lines))
-                kept, kept_at = [], offset
-                yield Batch(records, first_line, reported)
-                records = []
-        kept.append(chunk)
-        offset += len(chunk)
-        line += len(lines)
-    if records:
-        yield Batch(records, first_line, ResumePoint(offset, line, header, delimiter, decoder.encoding,
-                                                     ragged.count, tuple(ragged.lines)))
-    return None
-
-
-def _typed_rows(header: tuple[str, ...], rows: list[list[str]]) -> list[dict[str, Any]]:
-    """The records of rows as wide as the header, typed a column at a time."""
-    columns = [type_column(cells) for cells in zip(*rows)]
-    return list(map(dict, map(zip, [header] * len(rows), zip(*columns))))
-
-
-def _rows_one_by_one(header: tuple[str, ...], lines: list[str], delimiter: str, line: int,
-                     ragged: _Ragged) -> list[tuple[dict[str, Any], int]]:
-    """The records of ``lines`` (the first is line ``line + 1``), each with the line it starts at."""
-    reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    found = []
-    before = 0
-    for row in reader:
-        start, before = line + before + 1, reader.line_num
-        if row:
-            found.append((_record(header, row, start, ragged), start))
-    return found
-
-
-def _typed(header: tuple[str, ...], row: list[str], line: int) -> dict[str, Any]:
-    try:
-        return dict(zip(header, map(type_cell, row)))
-    except CellError:
-        for name, cell in zip(header, row):
-            _typed_cell(name, cell, line)
-        raise
-
-
-def _typed_cell(name: str, cell: str, line: int) -> Any:
-    try:
-        return type_cell(cell)
-    except CellError as err:
-        raise CsvError(f"line {line}, column '{name}': {err}", line) from None
 
 
 def _seek(stream: BinaryIO, offset: int) -> None:

@@ -21,8 +21,8 @@ import charset_normalizer
 
 from ..contract.validate_jobs import text_encoding
 from .exceptions import EncodingError
+from .rows import UTF8
 
-UTF8 = "utf-8"
 #: bytes of the following lines looked at to detect an encoding
 SAMPLE_BYTES = 64 * 1024
 #: when several encodings read a sample equally well (cp1250, cp1252 and latin_1 read "é" alike), the one

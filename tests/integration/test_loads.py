@@ -4,13 +4,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
-from harness import CONFORMANCE, WorkerProcess, cli, wait_until
+from harness import CONFORMANCE, HeldSource, WorkerProcess, cli, unread_stdin, wait_until
 from pipeline.jobs import events as jobs
 from pipeline.kafka.broker import free_port
 
@@ -310,3 +313,33 @@ def test_a_finished_job_delivered_again_is_not_run_again(worker):
     wait_until(lambda: f'"a finished job was delivered again; it is not run again" job_id={job_id}'
                in worker.log_text(), "sign of the second delivery", timeout=60)
     assert rows(client, "SELECT id, name FROM dev.dog") == [{"id": 3, "name": "first"}]
+
+
+def parse_processes(worker) -> list[int]:
+    children = (Path("/proc") / str(worker.proc.pid) / "task" / str(worker.proc.pid) / "children").read_text()
+    return [int(pid) for pid in children.split()
+            if b"pipeline.parsing.child" in (Path("/proc") / pid / "cmdline").read_bytes()]
+
+
+def test_a_parse_process_that_dies_mid_load_ends_the_job_and_the_next_load_gets_another(worker):
+    source = HeldSource()
+    try:
+        make_table(worker.client)
+        job_id = worker.client.ok({"operation": "csv_url_load", "database": "dev", "table": "dog",
+                                   "csv_url": f"{source.url}/held.csv"})["job_id"]
+        assert source.stalled.acquire(timeout=60)  # the load is under way
+        [pid] = wait_until(lambda: parse_processes(worker), "the worker's parse process")
+        os.kill(pid, signal.SIGSTOP)
+        source.release.set()  # the rest of the file comes; its blocks wait in the stopped process's stdin
+        wait_until(lambda: unread_stdin(pid) > 0, "a block sent to the parse process")
+        os.kill(pid, signal.SIGKILL)
+        job = worker.client.job(job_id, timeout=60)
+        assert job["status"] == "ERROR", job
+        assert job["message"] == (f"csv_url_load failed: the parse process (pid {pid}) was killed by signal SIGKILL "
+                                  "while it parsed this load's rows; the load stopped there and can be run again")
+        # the worker serves on, and the next load's blocks go to a new parse process
+        again = load(worker.client, operation="csv_file_load", file_path=str(DOGS))
+        assert again["status"] == "COMPLETE", again
+        assert parse_processes(worker) and pid not in parse_processes(worker)
+    finally:
+        source.close()

@@ -27,7 +27,7 @@ from test_loads import produce_raw
 from pipeline import codec
 from pipeline.kafka.broker import free_port
 from pipeline.records import ShardCommand, WriteRows
-from pipeline.shard import splitter
+from pipeline.shard import routing
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def commands_of(settings, job_id: str) -> list[tuple[int, int]]:
 
 def shard_of(command: dict, shards: int) -> int:
     key, _ = WriteRows.unpack(command["payload"], command["primary_key"])[0]
-    return splitter.shard_of(f"{command['database']}/{command['table']}/".encode(), key, shards)
+    return routing.shard_of(routing.table_crc(command["database"], command["table"]), key, shards)
 
 
 def test_a_load_is_resumed_from_its_checkpoint_by_the_worker_that_takes_it_over(settings, tmp_path, source):

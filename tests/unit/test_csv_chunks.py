@@ -13,7 +13,7 @@ import random
 import pytest
 
 from harness import SHARED
-from pipeline.sources import csv as source
+from pipeline.sources import chunks, csv as source
 from pipeline.sources.csv import CsvError, read_batches
 
 
@@ -30,7 +30,7 @@ def _read(data: bytes, batch_size: int, **options) -> list[tuple[list[dict], int
 def _both(data: bytes, batch_size: int, monkeypatch, **options):
     chunked = _read(data, batch_size, **options)
     with monkeypatch.context() as patch:
-        patch.setattr(source, "_chunk_batches", _line_reader_only)
+        patch.setattr(source, "chunk_batches", _line_reader_only)
         lines = _read(data, batch_size, **options)
     return chunked, lines
 
@@ -47,7 +47,7 @@ def _assert_same(chunked, lines):
 @pytest.mark.parametrize("name", sorted(p.name for p in (SHARED / "harper-suite" / "data").glob("*.csv")))
 def test_northwind_reads_the_same(name, monkeypatch):
     data = (SHARED / "harper-suite" / "data" / name).read_bytes()
-    monkeypatch.setattr(source, "CHUNK", 4096)
+    monkeypatch.setattr(chunks, "CHUNK", 4096)
     for batch_size in (1, 7, 1000):
         _assert_same(*_both(data, batch_size, monkeypatch))
 
@@ -87,7 +87,7 @@ def test_hostile_files_read_the_same(seed, ending, monkeypatch):
     data = _hostile(seed, 1500, ending)
     if seed == 4:
         data = b"\xef\xbb\xbf" + data  # a byte order mark
-    monkeypatch.setattr(source, "CHUNK", 512)
+    monkeypatch.setattr(chunks, "CHUNK", 512)
     for batch_size in (1, 13, 1000):
         chunked, lines = _both(data, batch_size, monkeypatch)
         _assert_same(chunked, lines)
@@ -107,7 +107,7 @@ def test_the_typed_columns_of_the_benchmark_data(monkeypatch):
         rows.append(f"{i},{rnd.randint(-10**12, 10**12)},{rnd.uniform(-1e3, 1e3):.2f},{rnd.choice(['true', 'FALSE'])},"
                     f"{rnd.randint(0, 99999):05d},{rnd.choice(['', 'NULL', 'x'])},\"a, b\nc\"")
     data = ("\n".join(rows) + "\n").encode()
-    monkeypatch.setattr(source, "CHUNK", 8192)
+    monkeypatch.setattr(chunks, "CHUNK", 8192)
     _assert_same(*_both(data, 1000, monkeypatch))
 
 
@@ -130,7 +130,7 @@ def test_what_the_chunk_reader_cannot_read_is_read_by_the_line_reader(bad, messa
         handed.append(point.line)
         return real(stream, rest, point, *args)
 
-    monkeypatch.setattr(source, "CHUNK", 4096)
+    monkeypatch.setattr(chunks, "CHUNK", 4096)
     monkeypatch.setattr(source, "_line_batches", line_batches)
     batches = []
     if b"\xe9" in bad:  # not an error: cp1252 is detected, from the line on
@@ -148,12 +148,12 @@ def test_what_the_chunk_reader_cannot_read_is_read_by_the_line_reader(bad, messa
 
 def test_a_quote_inside_an_unquoted_cell_reads_as_the_line_reader_reads_it(monkeypatch):
     data = b'id,name\n1,5" disk\n2,x\n3,"a\nb"\n4,say "hi\n5,ok\n' * 200
-    monkeypatch.setattr(source, "CHUNK", 256)
+    monkeypatch.setattr(chunks, "CHUNK", 256)
     _assert_same(*_both(data, 10, monkeypatch))
 
 
 def test_a_record_over_the_limit_is_refused_as_before(monkeypatch):
     data = b"id,name\n" + b"".join(_numbered(2000)) + b'9,"' + b"x" * 5000 + b'"\n'
-    monkeypatch.setattr(source, "CHUNK", 1024)
+    monkeypatch.setattr(chunks, "CHUNK", 1024)
     with pytest.raises(CsvError, match="line 2002: the record is larger than the limit of 4096 bytes"):
         list(read_batches(io.BytesIO(data), 100, max_record_bytes=4096))

@@ -51,3 +51,15 @@ def test_a_flat_batch_is_cut_from_one_encoding():
     rows = codec.rows_bytes(records, "id")
     assert rows == [codec.row_bytes(r, "id") for r in records]
     assert rows[3].stored(b"") == '{"id":3,"age":3,"city":"São Paulo","name":"n3","ok":true}'.encode()
+
+
+def test_keys_encode_all_at_once_as_one_by_one():
+    rnd = random.Random(3)
+    picks = [0, 1, -1, 2 ** 53, -2 ** 53, 2 ** 53 + 1, -0.0, 0.5, -0.5, 1e-300, -1e300, 5.0, "a", ""]
+    for values in ([rnd.randint(-10 ** 15, 10 ** 15) for _ in range(3000)],
+                   [rnd.uniform(-1e9, 1e9) for _ in range(3000)],
+                   [rnd.choice(picks[:12]) for _ in range(3000)],  # numbers only
+                   [rnd.choice(picks) for _ in range(3000)], []):  # with strings and big integers: one by one
+        keys = codec.normalize_keys(values)
+        assert keys == [codec.normalize_key(v) for v in values]
+        assert codec.encode_keys(keys) == [codec.encode_key(k) for k in keys]
