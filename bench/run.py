@@ -10,6 +10,7 @@ reset before each scenario and read after it: the table gives the largest
 added up: an upper bound of what the processes held at once).
 
     python bench/run.py [--rows 1000000] [--record] [--only load_insert_1m,export_json_1m] [--processes 1,2]
+                        [--ports-from 59940]
     BENCH_HARPER=1 also runs a real Harper 4.7 (its own, on free ports: not the shared oracle)
 """
 from __future__ import annotations
@@ -323,11 +324,11 @@ def _count(record: dict) -> int:
 
 def start_pipeline(work: Path, processes: int | None, run: int) -> tuple[subprocess.Popen, Api]:
     """``harper-pipeline up`` on a fresh data directory; ``processes``: its worker processes (None: the default)."""
-    api_port = free_port()
+    api_port = free_ports(1)
     count = processes or os.cpu_count() or 1
     own_ports = free_ports(count)  # each process's own port, to wait until every one is ready
     data = work / f"var-{run}"
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(data), "PIPELINE_EMBEDDED_PORT": str(free_port()),
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(data), "PIPELINE_EMBEDDED_PORT": str(free_ports(1)),
            "PIPELINE_HTTP_PORT": str(api_port), "PIPELINE_ALLOWED_DIRS": f"{DATA}:{work}",
            "HDB_ADMIN_USERNAME": "admin", "HDB_ADMIN_PASSWORD": "password", "PIPELINE_LOG_LEVEL": "warning",
            "PIPELINE_WORKER_PROCESSES": str(count),
@@ -343,10 +344,19 @@ def start_pipeline(work: Path, processes: int | None, run: int) -> tuple[subproc
     return process, api
 
 
+#: where the bench's ports start (``--ports-from``); 0: wherever the kernel finds free ports
+PORTS_FROM = 0
+
+
 def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive free ports."""
+    """The first of ``count`` consecutive free ports (from :data:`PORTS_FROM` on, when set: several people's
+    pipelines on one machine each keep to their own range, where ports the kernel picks could land on a port
+    another one is about to bind)."""
+    global PORTS_FROM
     while True:
-        first = free_port()
+        first = free_port() if not PORTS_FROM else PORTS_FROM
+        if PORTS_FROM:
+            PORTS_FROM += count
         sockets = []
         try:
             for port in range(first, first + count):
@@ -362,7 +372,7 @@ def free_ports(count: int) -> int:
 
 
 def run_harper(sets: dict[str, Path], out: Path, only: set[str] | None) -> list[Result]:
-    port = free_port()
+    port = free_ports(1)
     HARPER_DIR.mkdir(parents=True, exist_ok=True)
     modules = HARPER_DIR / "node_modules"
     if not modules.exists() and (SHARED_HARPER_MODULES / "harperdb").is_dir():
@@ -410,7 +420,11 @@ def main() -> None:
     parser.add_argument("--processes", type=lambda v: [int(n) for n in v.split(",")],
                         help="run the pipeline once per count of worker processes, in turn, e.g. 1,2 or 1,2,1,2 "
                              "(default: once, with `up`'s default of one per core)")
+    parser.add_argument("--ports-from", type=int, default=0,
+                        help="take the pipeline's and Harper's ports from this one on (default: any free ports)")
     args = parser.parse_args()
+    global PORTS_FROM
+    PORTS_FROM = args.ports_from
     sets = data_sets(args.rows)
     unknown = (args.only or set()) - set(scenario_names(lines_of(sets["large"])))
     if unknown:

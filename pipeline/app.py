@@ -16,6 +16,7 @@ from typing import Callable
 
 import faust
 
+from . import heap
 from .api import Api
 from .config import Settings
 from .handover import ShardHandover
@@ -79,6 +80,10 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         await recover(worker.bus, worker.jobs, worker.jobs_log)
         if on_ready is not None:
             on_ready()
+
+    @app.timer(heap.TRIM_INTERVAL)
+    async def trim_heap() -> None:
+        heap.trim()
 
     @app.on_partitions_assigned.connect
     async def assigned(app: faust.App, assigned: set, **kwargs) -> None:

@@ -147,3 +147,19 @@ def test_rows_are_stored_in_the_exports_canonical_order_and_new_ones_as_the_spli
                                           payload=codec.dumps([{"id": 1, "age": 3, "name": "b"}])))
     assert next(raw for _, raw in store.scan_raw("dev", "dog")) == \
         b'{"id":1,"__createdtime__":10.5,"__updatedtime__":20.0,"Zed":{"y":1,"x":[2]},"age":3,"name":"b"}'
+
+
+def test_a_reopened_store_shares_the_workers_block_cache(tmp_path):
+    """Opening an existing store must not bring back the options of its OPTIONS file: those lack the shared block
+    cache, and each store would read through an 8 MB cache of its own (memory growing with the shards)."""
+    from pipeline.shard import rocksdb
+
+    created = ShardStore(tmp_path / "s")
+    created.write_batch(1, "dev", "dog", "id", "insert", WriteRows.of(records((1, "a")), "id"), 1000.0)
+    created.close()
+    reopened = ShardStore(tmp_path / "s")
+    try:
+        assert reopened.db.property_int_value("rocksdb.block-cache-capacity") == rocksdb.BLOCK_CACHE_BYTES
+        assert [r["name"] for _, r in reopened.scan("dev", "dog")] == ["a"]
+    finally:
+        reopened.close()
