@@ -305,7 +305,12 @@ def run_scenarios(api: Api, peak: Peak, sets: dict[str, Path], out: Path, limits
         return results
     [middle] = api.ok({"operation": "search_by_hash", "database": "bench", "table": "large",
                        "hash_values": [large_rows // 2], "get_attributes": ["__createdtime__"]})
-    date = datetime.fromtimestamp(middle["__createdtime__"] / 1000, timezone.utc).isoformat()
+    created = middle.get("__createdtime__")
+    if created is None:  # seen once from a Harper 4.7 after the loads above: no delete is timed rather than no table
+        print(f"  delete_before_half: skipped, the search of key {large_rows // 2} gave no __createdtime__: {middle}",
+              file=sys.stderr)
+        return results
+    date = datetime.fromtimestamp(created / 1000, timezone.utc).isoformat()
     timed("delete_before_half", {"operation": "delete_records_before", "database": "bench", "table": "large",
                                  "date": date}, large_rows, 0.0, "export")
     return results
