@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
-import zlib
-from itertools import repeat
 from operator import itemgetter
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
@@ -24,7 +22,7 @@ from ..catalog import TableDef
 from ..kafka.bus import Bus
 from ..records import ShardCommand, WriteRows
 from .exceptions import MissingKey, RecordTooLarge
-from .routing import shard_of, table_crc
+from .routing import shard_of, shards_of, table_crc
 
 if TYPE_CHECKING:
     from ..parsing.block import ShardRows
@@ -90,17 +88,15 @@ class Splitter:
                     raise MissingKey(f"record {number} of the update has no value for its primary key '{pk}'")
                 value = self._keys()
             record[pk] = codec.normalize_key(value)  # raises InvalidKey
-        # the bytes the shards store, encoded once, their encoded keys and shards (routing.shard_of())
+        # the bytes the shards store, encoded once, their encoded keys and shards (routing.shards_of())
         rows = codec.rows_bytes(records, pk)
         values = list(map(itemgetter(pk), records))
-        keys = list(map(codec.encode_key, values))
-        shards = self.shards
-        for value, key, crc, row in zip(values, keys, map(zlib.crc32, keys, repeat(self.table_crc)), rows):
+        keys = codec.encode_keys(values)
+        for value, key, shard, row in zip(values, keys, shards_of(self.table_crc, keys, self.shards), rows):
             self.parsed += 1
             size = len(row[0]) + len(row[1])
             if size > self.max_record_bytes:
                 raise RecordTooLarge(value, size, self.max_record_bytes)
-            shard = crc % shards
             buffer = self._buffers[shard]
             if buffer.size + size + len(key) > COMMAND_BYTES and buffer.count:
                 await self._flush(shard)
