@@ -11,6 +11,7 @@ import logging
 from typing import Any, Iterator
 
 from .. import codec
+from ..config import MAX_MESSAGE_BYTES
 from ..kafka.bus import Bus
 from ..query.gather import row_line
 from ..query.plan import Projection
@@ -20,10 +21,9 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-#: the bytes of rows an ExportResult message holds (a larger row goes alone). The producer's batch size: the
-#: broker's cost and the worker's (an Avro record, a produce future, a fetched record) are per message, and
-#: this is the most one produce batch carries; it is 5,000 rows of a table of ten small columns.
-BYTES_PER_MESSAGE = 1024 ** 2
+#: rows per ExportResult message, and the bytes of rows after which a message is sent even if it holds fewer
+ROWS_PER_MESSAGE = 1000
+BYTES_PER_MESSAGE = MAX_MESSAGE_BYTES // 4
 
 
 def matching_rows(store: Store, spec: dict[str, Any],
@@ -37,17 +37,13 @@ def matching_rows(store: Store, spec: dict[str, Any],
     else:
         rows = store.scan_raw(database, table)
     project = Projection(spec["attributes"]) if spec.get("attributes") is not None else None
-    loads = codec.loads
     if predicate is None and project is None:
         yield from rows
-    elif predicate is None:
-        for key, raw in rows:
-            yield key, project(raw, loads(raw))
-    else:
-        for key, raw in rows:
-            row = loads(raw)
-            if predicate(row):
-                yield key, raw if project is None else project(raw, row)
+        return
+    for key, raw in rows:
+        row = codec.loads(raw)
+        if predicate is None or predicate(row):
+            yield key, raw if project is None else project(raw, row)
 
 
 async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[bytes, bytes]],
@@ -74,12 +70,16 @@ async def stream_rows(bus: Bus, scan_id: str, shard: int, rows: Iterator[tuple[b
                 count += 1
                 continue
             line = row_line(encoded_key, raw)
-            if chunk and size + len(line) > BYTES_PER_MESSAGE:
+            if chunk and size + len(line) > BYTES_PER_MESSAGE:  # large rows: fewer per message
                 count += len(chunk)
                 await send("ROWS", b"".join(chunk), len(chunk))
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
+            if len(chunk) >= ROWS_PER_MESSAGE:
+                count += len(chunk)
+                await send("ROWS", b"".join(chunk), len(chunk))
+                chunk, size = [], 0
     except Exception as err:  # noqa: BLE001 - the requester must hear about it, not wait forever
         log.exception("scan failed", extra={"scan_id": scan_id, "shard": shard})
         await send("ERROR", b"", count, f"shard {shard}: {err}")

@@ -1,5 +1,5 @@
-"""A shard's scan streamed to ``export-results`` (``shard.scan``) on a real broker and a real store: few, large
-messages of whole rows in key order, a row larger than a message alone, then DONE with the count."""
+"""A shard's scan streamed to ``export-results`` (``shard.scan``) on a real broker and a real store: messages of
+whole rows in key order, cut by count and by bytes, a row larger than a message alone, then DONE with the count."""
 from __future__ import annotations
 
 import asyncio
@@ -11,12 +11,12 @@ from pipeline.kafka.consumers import assigned_consumer
 from pipeline.query.gather import row_line
 from pipeline.records import ShardReply, WriteRows
 from pipeline.shard.rocksdb import ShardStore
-from pipeline.shard.scan import BYTES_PER_MESSAGE, matching_rows, stream_rows
+from pipeline.shard.scan import BYTES_PER_MESSAGE, ROWS_PER_MESSAGE, matching_rows, stream_rows
 
 NAMES = ["id", "__createdtime__", "__updatedtime__", "note"]
 
 
-def test_a_scan_is_sent_in_messages_of_up_to_a_batch_of_rows_in_key_order(settings, tmp_path):
+def test_a_scan_is_sent_in_messages_of_whole_rows_in_key_order(settings, tmp_path):
     topics.create_topics_sync(settings)
     store = ShardStore(tmp_path / "shard")
     records = [{"id": i, "note": "x" * 200} for i in range(12_000)]
@@ -52,8 +52,8 @@ def test_a_scan_is_sent_in_messages_of_up_to_a_batch_of_rows_in_key_order(settin
     assert sum(r.count for r in rows) == len(records)
     for reply in rows:
         assert reply.rows.endswith(b"\n") and reply.rows.count(b"\n") == reply.count
-        assert len(reply.rows) <= BYTES_PER_MESSAGE or reply.count == 1
-    # about 12,000 rows of ~250 bytes and one of a megabyte: 2 messages for the first 7,000, the large row, 2 after
-    assert len(rows) <= 6
+        assert reply.count <= ROWS_PER_MESSAGE and (len(reply.rows) <= BYTES_PER_MESSAGE or reply.count == 1)
+    # the rows before the large one, the large one alone, the rows after: full messages but at the cuts
+    assert [r.count for r in rows] == [ROWS_PER_MESSAGE] * 7 + [1] + [ROWS_PER_MESSAGE] * 4 + [ROWS_PER_MESSAGE - 1]
     assert [codec.loads(line.split(b"\t", 1)[1])["id"] for r in rows for line in r.rows.splitlines()] == \
         list(range(12_000))
