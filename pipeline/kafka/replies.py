@@ -23,7 +23,7 @@ partition).
 
 The partition is read only while a request waits: with none open it is paused,
 so the consumer sends no fetches at all. An idle long-poll is what the broker
-spends most on: the embedded broker holds each fetch for its whole wait and pays
+spends most on: the embedded broker holds each fetch up to its wait and pays
 about a millisecond of CPU for each, and this reader's short wait (replies are
 on a request's critical path) made it a third of a worker's fetches. Resuming
 wakes the fetcher at once, and the position is kept while paused, so a reply is
