@@ -24,6 +24,10 @@ time beside the first, both spilling to ``tmp/<job id>``, and one read the
 other's half-written row. A job whose partition went to another worker is
 cancelled here, without a final event and with its message unacked, and
 resumed there; so is every job of a worker that stops.
+
+Messages never handed. A job of this worker's partitions that no worker has
+started, whose message this worker was not handed although it took every
+message for a while, is queued again (:mod:`pipeline.ops.unstarted`).
 """
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..jobs.recovery import requeue
 from .intake import Delivery, Intake
+from .unstarted import NOT_HANDED, UnstartedJobs
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +61,16 @@ class _Pending:
 
 
 class JobRunner:
-    def __init__(self, intake: Intake, slots: int) -> None:
+    def __init__(self, intake: Intake, slots: int, unstarted: UnstartedJobs) -> None:
         self.intake = intake
+        self.unstarted = unstarted
         self._free = asyncio.Semaphore(slots)
+        #: the intake waits for a job slot: the messages behind the one it holds wait in Kafka
+        self._waiting_for_slot = False
+        #: the jobs of the messages handed to this worker since the last rebalance
+        self._handed: set[str] = set()
+        #: rebalances so far
+        self._generation = 0
         self._running: dict[str, _Running] = {}
         #: per partition, offset -> a delivered message not acked yet
         self._pending: dict[int, dict[int, _Pending]] = {}
@@ -81,9 +94,14 @@ class JobRunner:
         if delivery is None:
             self._done(partition, offset)
             return
+        self._handed.add(delivery.job_id)
         if self._join(delivery.job_id, partition, offset):
             return
+        self._waiting_for_slot = self._free.locked()
         await self._free.acquire()
+        if self._waiting_for_slot:
+            self._waiting_for_slot = False
+            self.unstarted.reset()
         if self._owned is not None and partition not in self._owned or self._join(delivery.job_id, partition, offset):
             self._free.release()  # while this waited for a slot, the partition moved, or the job started
             return
@@ -124,13 +142,40 @@ class JobRunner:
     def assigned(self, partitions: set[int]) -> None:
         """A rebalance gave this worker ``partitions`` of ``operations``; their uncommitted messages come again."""
         self._owned = partitions
+        self._generation += 1
         self._pending.clear()
+        self._handed.clear()
+        self.unstarted.reset()
         for job_id, running in self._running.items():
             running.offsets.clear()
             if running.partition not in partitions and running.task is not None:
                 log.info("a job's partition moved to another worker: it stops here and resumes there",
                          extra={"job_id": job_id, "partition": running.partition})
                 running.task.cancel()
+
+    async def requeue_unhanded(self, now: float) -> None:
+        """Queue again the jobs of this worker's partitions that it has waited for, unchanged, for too long while
+        it took every message, and was never handed (see :mod:`pipeline.ops.unstarted`)."""
+        if self._owned is None or self._waiting_for_slot:
+            self.unstarted.reset()
+            return
+        intake = self.intake
+        partition_of = await intake.bus.partition_of("operations")
+        overdue = self.unstarted.overdue(self._owned, partition_of, self._handed, now)
+        if not overdue:
+            return
+        generation = self._generation
+        await intake.jobs_log.catch_up()  # the job may have been started or ended a moment ago
+        for record in overdue:
+            job_id = record["id"]
+            current = intake.jobs.get(job_id)
+            if (generation != self._generation or job_id in self._handed or current is None
+                    or current.get("_v") != record.get("_v")):
+                continue
+            log.warning("a job of this worker's partitions was never handed to it: it is queued again",
+                        extra={"job_id": job_id, "partition": partition_of(job_id.encode()),
+                               "waited_s": self.unstarted.timeout})
+            await requeue(intake.bus, intake.jobs_log, current, NOT_HANDED)
 
     async def stop(self) -> None:
         """Cancel the running jobs (they are resumed by the next owners of their partitions)."""

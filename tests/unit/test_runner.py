@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pipeline.jobs.view import JobsView
 from pipeline.ops.intake import Delivery
 from pipeline.ops.runner import JobRunner
+from pipeline.ops.unstarted import UnstartedJobs
 from pipeline.query.exceptions import ScanError
 from pipeline.query.gather import Spill, collect
 from pipeline.records import ShardReply
@@ -72,7 +74,7 @@ async def settle() -> None:
 def test_a_job_delivered_again_while_it_runs_joins_that_run():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0})
         await runner.deliver(Event(Message(0, 0, b"j"), acked))
         runner.assigned({0})  # a rebalance: the uncommitted message comes again
@@ -88,7 +90,7 @@ def test_a_job_delivered_again_while_it_runs_joins_that_run():
 def test_acks_go_in_offset_order_so_a_commit_never_passes_a_job_that_has_not_ended():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0})
         for offset, job in enumerate((b"slow", b"quick", b"other")):
             await runner.deliver(Event(Message(0, offset, job), acked))
@@ -106,7 +108,7 @@ def test_acks_go_in_offset_order_so_a_commit_never_passes_a_job_that_has_not_end
 def test_a_job_whose_partition_moves_or_whose_worker_stops_ends_without_an_ack():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0, 1})
         await runner.deliver(Event(Message(0, 0, b"kept"), acked))
         await runner.deliver(Event(Message(1, 0, b"moved"), acked))
@@ -122,7 +124,7 @@ def test_a_job_whose_partition_moves_or_whose_worker_stops_ends_without_an_ack()
 def test_a_job_waits_for_a_slot_and_runs_only_while_its_partition_is_ours():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 1)
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
         runner.assigned({0, 1})
         await runner.deliver(Event(Message(0, 0, b"first"), acked))
         await settle()
