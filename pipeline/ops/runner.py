@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: seconds a stopping worker waits for its cancelled jobs to let go (a stop must take seconds, not minutes)
 STOP_WAIT = 3.0
+#: seconds before a job that could not be run or ended (not even its ERROR sent) is tried again, doubling
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
 
 
 @dataclass
@@ -118,12 +121,20 @@ class JobRunner:
         return running is not None
 
     async def _run(self, delivery: Delivery, running: _Running) -> None:
-        ended = False
+        """Run a job until it has ended. One that could not even send its ERROR (the broker unreachable) is
+        tried again here, in its slot, while its partition is this worker's: its message, unacked, would
+        otherwise be delivered again only at the next rebalance, and the job would wait for it."""
+        ended, delay = False, RETRY_FIRST
         try:
-            await self.intake.run(delivery)
-            ended = True
-        except Exception:  # noqa: BLE001 - not even an ERROR could be sent: the message is delivered again
-            log.exception("a job could not be run or ended", extra={"job_id": delivery.job_id})
+            while not ended:
+                try:
+                    await self.intake.run(delivery)
+                    ended = True
+                except Exception:  # noqa: BLE001
+                    log.exception("a job could not be run or ended; it is tried again",
+                                  extra={"job_id": delivery.job_id, "retry_in_s": delay})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX)
         finally:
             self._free.release()
             self._running.pop(delivery.job_id, None)

@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.jobs.view import JobsView
 from pipeline.ops.intake import Delivery
+from pipeline.ops import runner as runner_module
 from pipeline.ops.runner import JobRunner
 from pipeline.ops.unstarted import UnstartedJobs
 from pipeline.query.exceptions import ScanError
@@ -137,6 +138,31 @@ def test_a_job_waits_for_a_slot_and_runs_only_while_its_partition_is_ours():
         await waiting
         await settle()
         assert jobs.runs == ["first"] and acked == [(0, 0)]
+    asyncio.run(main())
+
+
+def test_a_job_that_could_not_end_is_tried_again_in_its_slot_and_acked_once_it_ends(monkeypatch):
+    monkeypatch.setattr(runner_module, "RETRY_FIRST", 0.0)
+
+    class Failing(Jobs):
+        """Its first run fails as when not even an ERROR can be sent (the broker unreachable)."""
+
+        async def run(self, delivery: Delivery) -> None:
+            if not self.runs:
+                self.runs.append(delivery.job_id)
+                raise ConnectionError("the broker is unreachable")
+            await super().run(delivery)
+
+    async def main():
+        jobs, acked = Failing(), []
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
+        runner.assigned({0})
+        await runner.deliver(Event(Message(0, 0, b"j"), acked))
+        await settle()
+        assert jobs.runs == ["j", "j"] and acked == []  # run again without a rebalance, still unacked
+        jobs.release["j"].set()
+        await settle()
+        assert acked == [(0, 0)]
     asyncio.run(main())
 
 
