@@ -43,7 +43,9 @@ class UnstartedJobs:
     def __init__(self, jobs: JobsView, timeout: float) -> None:
         self.jobs = jobs
         self.timeout = timeout
-        self._waiting = {job_id for job_id, record in jobs.records.items() if unstarted(record)}
+        #: job id -> the partition of its message, once known (murmur2 in Python: some 40 us a key)
+        self._waiting: dict[str, int | None] = {
+            job_id: None for job_id, record in jobs.records.items() if unstarted(record)}
         #: job id -> (the record's version, when this worker began to expect it)
         self._since: dict[str, tuple[int, float]] = {}
         jobs.watch(self._changed)
@@ -51,9 +53,9 @@ class UnstartedJobs:
     def _changed(self, job_id: str) -> None:
         record = self.jobs.get(job_id)
         if record is not None and unstarted(record):
-            self._waiting.add(job_id)
+            self._waiting.setdefault(job_id, None)
         else:
-            self._waiting.discard(job_id)
+            self._waiting.pop(job_id, None)
             self._since.pop(job_id, None)
 
     def reset(self) -> None:
@@ -65,9 +67,11 @@ class UnstartedJobs:
         """The records of the jobs of ``owned`` partitions, not ``handed`` to this worker, that have waited
         unchanged for the timeout."""
         found = []
-        for job_id in list(self._waiting):
+        for job_id, partition in list(self._waiting.items()):
+            if partition is None:
+                partition = self._waiting[job_id] = partition_of(job_id.encode())
             record = self.jobs.get(job_id)
-            if record is None or job_id in handed or partition_of(job_id.encode()) not in owned:
+            if record is None or job_id in handed or partition not in owned:
                 self._since.pop(job_id, None)
                 continue
             version, since = self._since.setdefault(job_id, (record.get("_v", 0), now))
