@@ -119,6 +119,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set, **kwargs) -> None:
+        runner.revoked()
         console.revoked()
         await handover.revoked(tp.partition for tp in revoked if tp.topic == shard_log)
 

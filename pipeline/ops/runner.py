@@ -74,6 +74,8 @@ class JobRunner:
         self._handed: set[str] = set()
         #: rebalances so far
         self._generation = 0
+        #: between a rebalance's revocation and its assignment: no message is delivered
+        self._rebalancing = False
         self._running: dict[str, _Running] = {}
         #: per partition, offset -> a delivered message not acked yet
         self._pending: dict[int, dict[int, _Pending]] = {}
@@ -154,6 +156,7 @@ class JobRunner:
         """A rebalance gave this worker ``partitions`` of ``operations``; their uncommitted messages come again."""
         self._owned = partitions
         self._generation += 1
+        self._rebalancing = False
         self._pending.clear()
         self._handed.clear()
         self.unstarted.reset()
@@ -164,29 +167,36 @@ class JobRunner:
                          extra={"job_id": job_id, "partition": running.partition})
                 running.task.cancel()
 
+    def revoked(self) -> None:
+        """A rebalance began: no message is delivered until its assignment."""
+        self._rebalancing = True
+
     async def requeue_unhanded(self, now: float) -> None:
         """Queue again the jobs of this worker's partitions that it has waited for, unchanged, for too long while
         it took every message, and was never handed (see :mod:`pipeline.ops.unstarted`)."""
-        if self._owned is None or self._waiting_for_slot:
+        if self._owned is None or self._waiting_for_slot or self._rebalancing:
             self.unstarted.reset()
             return
         intake = self.intake
-        partition_of = await intake.bus.partition_of("operations")
-        overdue = self.unstarted.overdue(self._owned, partition_of, self._handed, now)
-        if not overdue:
-            return
-        generation = self._generation
-        await intake.jobs_log.catch_up()  # the job may have been started or ended a moment ago
-        for record in overdue:
-            job_id = record["id"]
-            current = intake.jobs.get(job_id)
-            if (generation != self._generation or job_id in self._handed or current is None
-                    or current.get("_v") != record.get("_v")):
-                continue
-            log.warning("a job of this worker's partitions was never handed to it: it is queued again",
-                        extra={"job_id": job_id, "partition": partition_of(job_id.encode()),
-                               "waited_s": self.unstarted.timeout})
-            await requeue(intake.bus, intake.jobs_log, current, NOT_HANDED)
+        try:
+            partition_of = await intake.bus.partition_of("operations")
+            overdue = self.unstarted.overdue(self._owned, partition_of, self._handed, now)
+            if not overdue:
+                return
+            generation = self._generation
+            await intake.jobs_log.catch_up()  # the job may have been started or ended a moment ago
+            for record in overdue:
+                job_id = record["id"]
+                current = intake.jobs.get(job_id)
+                if (generation != self._generation or self._rebalancing or job_id in self._handed
+                        or current is None or current.get("_v") != record.get("_v")):
+                    continue
+                log.warning("a job of this worker's partitions was never handed to it: it is queued again",
+                            extra={"job_id": job_id, "partition": partition_of(job_id.encode()),
+                                   "waited_s": self.unstarted.timeout})
+                await requeue(intake.bus, intake.jobs_log, current, NOT_HANDED)
+        except Exception:  # noqa: BLE001 - e.g. the broker unreachable: the next check tries again
+            log.exception("jobs never handed to this worker could not be queued again")
 
     async def stop(self) -> None:
         """Cancel the running jobs (they are resumed by the next owners of their partitions)."""

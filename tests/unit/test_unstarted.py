@@ -68,7 +68,7 @@ def test_jobs_already_in_the_view_when_it_starts_are_watched_too():
     assert unstarted.overdue({0}, partition_of, set(), 2 * TIMEOUT) == []
 
 
-def test_the_runner_notes_what_it_was_handed_and_restarts_every_wait_after_a_rebalance_or_a_wait_for_a_slot():
+def test_the_runner_notes_what_it_was_handed_and_restarts_every_wait_at_a_rebalance_or_a_wait_for_a_slot():
     async def main():
         view, jobs, acked = JobsView(), Jobs(), []
         runner = JobRunner(jobs, 1, UnstartedJobs(view, TIMEOUT))
@@ -87,7 +87,10 @@ def test_the_runner_notes_what_it_was_handed_and_restarts_every_wait_after_a_reb
         assert runner.unstarted.overdue({0}, partition_of, runner._handed, TIMEOUT) == []  # its wait started again
         assert [r["id"] for r in runner.unstarted.overdue({0}, partition_of, runner._handed, 2 * TIMEOUT)] == [
             "p0-lost"]  # the two it was handed are not overdue
+        runner.revoked()  # a rebalance begins: no message comes until its assignment, and no check counts
+        await runner.requeue_unhanded(3 * TIMEOUT)
+        assert runner.unstarted.overdue({0}, partition_of, runner._handed, 3 * TIMEOUT) == []
         runner.assigned({0})
         assert runner._handed == set()
-        assert runner.unstarted.overdue({0}, partition_of, runner._handed, 3 * TIMEOUT) == []
+        assert runner.unstarted.overdue({0}, partition_of, runner._handed, 4 * TIMEOUT - 1) == []
     asyncio.run(main())
