@@ -65,8 +65,17 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     operations = Operations(worker)
     writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
     handover = ShardHandover(worker.stores)
+    operations_topic = worker.bus.topic("operations")
+
+    def pause_operations(paused: bool) -> None:
+        # As Faust pauses a partition whose agent's buffer is full: what was fetched before still comes (Faust's
+        # pause_partitions skips the rest of a batch already fetched, and the consumer's position is past it)
+        for tp in app.consumer.assignment():
+            if tp.topic == operations_topic:
+                (app.consumer.on_buffer_full if paused else app.consumer.on_buffer_drop)(tp)
+
     runner = JobRunner(operations.intake, settings.jobs_per_worker,
-                       UnstartedJobs(worker.jobs, settings.job_start_timeout))
+                       UnstartedJobs(worker.jobs, settings.job_start_timeout), pause_operations)
     api = Api(operations, worker.directory, settings, worker.auth_log.catch_up)
     console = Console(worker, api.principal_of)
     api.extensions.append(console.add_routes)
@@ -75,8 +84,6 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
-
-    operations_topic = worker.bus.topic("operations")
 
     @app.task
     async def start_worker() -> None:

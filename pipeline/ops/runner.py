@@ -5,6 +5,16 @@ one, so a job that waits thirty seconds on a slow server holds one of the
 worker's job slots (``PIPELINE_JOBS_PER_WORKER``), not the jobs behind it on
 its partition.
 
+The agent never waits for a slot either: a message that finds every slot
+taken waits here, in arrival order, and beyond :data:`QUEUED_MAX` of them the
+worker stops fetching ``operations`` (pause, as Kafka Connect does) until half
+have started. Faust fetches every topic of the worker in one loop, which
+waits when an agent's buffer is full: an intake waiting for a slot held the
+shard writer's and the tracker's messages too, and the jobs in the slots, an
+export waiting for its scans or a load for its shards, waited on those for
+ever. Every job queued behind them on the worker's partitions kept only its
+CREATED event (reproduced: one slot, a few hundred jobs sent across joins).
+
 Offsets. A message is acked only once its job has ended, and acks are given
 to Faust in offset order per partition: Faust commits the highest run of
 consecutive acked offsets, and also commits over a single unacked offset at
@@ -33,8 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..jobs.recovery import requeue
 from .intake import Delivery, Intake
@@ -47,6 +58,8 @@ STOP_WAIT = 3.0
 #: seconds before a job that could not be run or ended (not even its ERROR sent) is tried again, doubling
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
+#: messages waiting for a slot at which this worker stops fetching ``operations``; it fetches again at half
+QUEUED_MAX = 64
 
 
 @dataclass
@@ -64,12 +77,18 @@ class _Pending:
 
 
 class JobRunner:
-    def __init__(self, intake: Intake, slots: int, unstarted: UnstartedJobs) -> None:
+    def __init__(self, intake: Intake, slots: int, unstarted: UnstartedJobs,
+                 pause: Callable[[bool], None] = lambda paused: None) -> None:
+        """``pause(True)``: stop fetching this worker's ``operations`` partitions; ``pause(False)``: fetch again."""
         self.intake = intake
         self.unstarted = unstarted
-        self._free = asyncio.Semaphore(slots)
-        #: the intake waits for a job slot: the messages behind the one it holds wait in Kafka
-        self._waiting_for_slot = False
+        self._pause = pause
+        self._free = slots
+        #: (delivery, partition, offset) of the messages waiting for a slot, in arrival order
+        self._queue: deque[tuple[Delivery, int, int]] = deque()
+        #: operations is not fetched: its next messages wait in Kafka
+        self._paused = False
+        self._stopping = False
         #: the jobs of the messages handed to this worker since the last rebalance
         self._handed: set[str] = set()
         #: rebalances so far
@@ -83,10 +102,8 @@ class JobRunner:
         self._owned: set[int] | None = None
 
     async def deliver(self, event: Any) -> None:
-        """Take one message of ``operations``: start its job, or join the same job already running here.
-
-        Waits while every slot is taken (the partition's later messages wait in Kafka meanwhile).
-        """
+        """Take one message of ``operations``: start its job (once a slot is free), or join the same job already
+        running here."""
         message = event.message
         partition, offset = message.partition, message.offset
         self._pending.setdefault(partition, {})[offset] = _Pending(event)
@@ -102,16 +119,30 @@ class JobRunner:
         self._handed.add(delivery.job_id)
         if self._join(delivery.job_id, partition, offset):
             return
-        self._waiting_for_slot = self._free.locked()
-        await self._free.acquire()
-        if self._waiting_for_slot:
-            self._waiting_for_slot = False
-            self.unstarted.reset()
-        if self._owned is not None and partition not in self._owned or self._join(delivery.job_id, partition, offset):
-            self._free.release()  # while this waited for a slot, the partition moved, or the job started
-            return
-        running = self._running[delivery.job_id] = _Running(partition, [(partition, offset)])
-        running.task = asyncio.create_task(self._run(delivery, running), name=f"job-{delivery.job_id}")
+        self._queue.append((delivery, partition, offset))
+        self._start_queued()
+        if len(self._queue) >= QUEUED_MAX and not self._paused:
+            log.info("every job slot is taken and many messages wait: operations is not fetched for now",
+                     extra={"waiting": len(self._queue)})
+            self._set_paused(True)
+
+    def _start_queued(self) -> None:
+        """Start the messages waiting, in order, while slots are free."""
+        while self._free and self._queue and not self._stopping:
+            delivery, partition, offset = self._queue.popleft()
+            if self._owned is not None and partition not in self._owned or self._join(delivery.job_id, partition,
+                                                                                     offset):
+                continue  # while it waited, its partition moved (it is delivered there), or the job started
+            self._free -= 1
+            running = self._running[delivery.job_id] = _Running(partition, [(partition, offset)])
+            running.task = asyncio.create_task(self._run(delivery, running), name=f"job-{delivery.job_id}")
+        if self._paused and len(self._queue) <= QUEUED_MAX // 2 and not self._rebalancing:
+            self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        self._paused = paused
+        self.unstarted.reset()  # messages waited in Kafka, or did until now
+        self._pause(paused)
 
     def _join(self, job_id: str, partition: int, offset: int) -> bool:
         """A message delivered again while its job runs here joins the job: it is acked when the job ends."""
@@ -138,11 +169,12 @@ class JobRunner:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_MAX)
         finally:
-            self._free.release()
+            self._free += 1
             self._running.pop(delivery.job_id, None)
             if ended:
                 for partition, offset in running.offsets:
                     self._done(partition, offset)
+            self._start_queued()
 
     def _done(self, partition: int, offset: int) -> None:
         """Mark a message handled; ack, in offset order, every handled message up to the first one that is not."""
@@ -158,6 +190,8 @@ class JobRunner:
         self._generation += 1
         self._rebalancing = False
         self._pending.clear()
+        self._queue.clear()  # they come again
+        self._paused = False  # Faust fetches every assigned partition after a rebalance
         self._handed.clear()
         self.unstarted.reset()
         for job_id, running in self._running.items():
@@ -174,7 +208,7 @@ class JobRunner:
     async def requeue_unhanded(self, now: float) -> None:
         """Queue again the jobs of this worker's partitions that it has waited for, unchanged, for too long while
         it took every message, and was never handed (see :mod:`pipeline.ops.unstarted`)."""
-        if self._owned is None or self._waiting_for_slot or self._rebalancing:
+        if self._owned is None or self._paused or self._rebalancing:
             self.unstarted.reset()
             return
         intake = self.intake
@@ -200,6 +234,7 @@ class JobRunner:
 
     async def stop(self) -> None:
         """Cancel the running jobs (they are resumed by the next owners of their partitions)."""
+        self._stopping = True
         tasks = [r.task for r in self._running.values() if r.task is not None and not r.task.done()]
         if not tasks:
             return

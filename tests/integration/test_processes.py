@@ -17,16 +17,14 @@ import urllib.request
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from harness import HELD_ROWS, Client, HeldSource, WorkerProcess, job_events, logs_on_failure, wait_until
+from harness import (FINAL_KINDS, HELD_ROWS, Client, HeldSource, WorkerProcess, final_events, job_events,
+                     logs_on_failure, wait_until)
 from pipeline import codec
 from pipeline.jobs.events import emit, event, kept_request
 from pipeline.kafka import broker as embedded
-from pipeline.kafka import topics
 from pipeline.kafka.broker import free_port
 from pipeline.kafka.bus import Bus
-from pipeline.records import JobEvent
 
 ROWS = 10_000
 #: PIPELINE_JOB_START_TIMEOUT of these processes: seconds before a job never handed to its owner is queued again
@@ -183,34 +181,6 @@ def test_a_process_killed_mid_load_is_started_again_and_the_load_ends_exactly(up
         assert f'worker=worker-{index} pid={runner} exit_code=-9' in up.log_text()
     finally:
         source.close()
-
-
-def final_events(settings, job_ids: set[str], timeout: float) -> dict[str, list[str]]:
-    """Follow job-status until every job of ``job_ids`` has ended, or ``timeout``: job id -> its event kinds."""
-    async def follow() -> dict[str, list[str]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            spec = topics.topic_specs(settings)["job-status"]
-            parts = [TopicPartition(spec.topic, p) for p in range(spec.partitions)]
-            consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
-            kinds: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and not all(set(seen) & FINAL_KINDS for seen in kinds.values()):
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    for message in messages:
-                        ev = JobEvent.decode(message.value)
-                        if ev.job_id in kinds:
-                            kinds[ev.job_id].append(ev.event)
-            return kinds
-        finally:
-            await consumer.stop()
-    return asyncio.run(follow())
-
-
-FINAL_KINDS = {"COMPLETE", "ERROR"}
 
 
 def second_process(pipeline: WorkerProcess) -> int | None:

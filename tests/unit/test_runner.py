@@ -128,16 +128,37 @@ def test_a_job_waits_for_a_slot_and_runs_only_while_its_partition_is_ours():
         runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
         runner.assigned({0, 1})
         await runner.deliver(Event(Message(0, 0, b"first"), acked))
+        await runner.deliver(Event(Message(1, 0, b"second"), acked))  # the intake does not wait for a slot
+        await runner.deliver(Event(Message(0, 1, b"third"), acked))
         await settle()
-        waiting = asyncio.create_task(runner.deliver(Event(Message(1, 0, b"second"), acked)))
-        await settle()
-        assert not waiting.done()  # every slot is taken
-        runner.assigned({0})  # meanwhile its partition moved
-        await runner.deliver(Event(Message(0, 0, b"first"), acked))  # delivered again after the rebalance
+        assert jobs.runs == ["first"]  # every slot is taken: the others wait, in order
+        runner.assigned({0})  # meanwhile partition 1 moved; what was not committed comes again
+        for offset, job in enumerate((b"first", b"third")):
+            await runner.deliver(Event(Message(0, offset, job), acked))
         jobs.release["first"].set()
-        await waiting
         await settle()
-        assert jobs.runs == ["first"] and acked == [(0, 0)]
+        assert jobs.runs == ["first", "third"] and acked == [(0, 0)]
+        jobs.release["third"].set()
+        await settle()
+        assert jobs.runs == ["first", "third"] and acked == [(0, 0), (0, 1)]
+    asyncio.run(main())
+
+
+def test_with_every_slot_taken_the_intake_never_waits_and_operations_is_paused_until_half_have_started():
+    """Faust fetches every topic in one loop: an intake that waited for a slot held the shard writer's messages
+    too, which the jobs in the slots (an export's scans, a load's shards) waited for, for ever."""
+    async def main():
+        jobs, acked, paused = Jobs(), [], []
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30), paused.append)
+        runner.assigned({0})
+        for offset in range(runner_module.QUEUED_MAX + 1):
+            await asyncio.wait_for(runner.deliver(Event(Message(0, offset, b"j%d" % offset), acked)), 1)
+        assert paused == [True]  # QUEUED_MAX wait: fetching operations stops
+        for offset in range(runner_module.QUEUED_MAX // 2):
+            jobs.release.setdefault(f"j{offset}", asyncio.Event()).set()
+            await settle()
+        assert paused == [True, False] and len(jobs.runs) == runner_module.QUEUED_MAX // 2 + 1
+        await runner.stop()
     asyncio.run(main())
 
 
