@@ -229,7 +229,7 @@ def assert_every_job_ended(kinds: dict[str, list[str]]) -> None:
 
 
 def test_every_job_sent_while_a_process_leaves_and_joins_the_group_ends(up, tmp_path):
-    assert_every_job_ended(jobs_across_joins(up, "joins", tmp_path, cycles=2))
+    assert_every_job_ended(jobs_across_joins(up, "joins", tmp_path, cycles=1))
     wait_until(lambda: every_process_ready(up), "both worker processes in the group")
 
 
