@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable
 
 import faust
@@ -25,6 +26,7 @@ from .jobs.fold import fold
 from .jobs.recovery import recover
 from .ops.dispatch import Operations
 from .ops.runner import JobRunner
+from .ops.unstarted import UnstartedJobs
 from .records import JobEvent
 from .runtime import Worker
 from .shard.writer import ShardWriter
@@ -32,6 +34,9 @@ from .threads import DaemonExecutor
 from .web import Console
 
 log = logging.getLogger(__name__)
+
+#: checks for unstarted jobs per PIPELINE_JOB_START_TIMEOUT: one found waits between the timeout and a quarter more
+UNSTARTED_CHECKS = 4
 
 
 def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -> faust.App:
@@ -60,7 +65,17 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     operations = Operations(worker)
     writer = ShardWriter(worker.bus, worker.stores, settings.embedded_profile, worker.metrics)
     handover = ShardHandover(worker.stores)
-    runner = JobRunner(operations.intake, settings.jobs_per_worker)
+    operations_topic = worker.bus.topic("operations")
+
+    def pause_operations(paused: bool) -> None:
+        # As Faust pauses a partition whose agent's buffer is full: what was fetched before still comes (Faust's
+        # pause_partitions skips the rest of a batch already fetched, and the consumer's position is past it)
+        for tp in app.consumer.assignment():
+            if tp.topic == operations_topic:
+                (app.consumer.on_buffer_full if paused else app.consumer.on_buffer_drop)(tp)
+
+    runner = JobRunner(operations.intake, settings.jobs_per_worker,
+                       UnstartedJobs(worker.jobs, settings.job_start_timeout), pause_operations)
     api = Api(operations, worker.directory, settings, worker.auth_log.catch_up)
     console = Console(worker, api.principal_of)
     api.extensions.append(console.add_routes)
@@ -69,8 +84,6 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     def source(name: str) -> faust.TopicT:
         return app.topic(settings.topic_prefix + name, key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
-
-    operations_topic = worker.bus.topic("operations")
 
     @app.task
     async def start_worker() -> None:
@@ -84,6 +97,13 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
     @app.timer(heap.TRIM_INTERVAL)
     async def trim_heap() -> None:
         heap.trim()
+
+    @app.timer(settings.job_start_timeout / UNSTARTED_CHECKS)
+    async def requeue_unhanded() -> None:
+        if worker.ready.is_set():
+            await runner.requeue_unhanded(time.monotonic())
+        else:  # the intake takes no message before the worker is ready
+            runner.unstarted.reset()
 
     @app.on_partitions_assigned.connect
     async def assigned(app: faust.App, assigned: set, **kwargs) -> None:
@@ -106,6 +126,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set, **kwargs) -> None:
+        runner.revoked()
         console.revoked()
         await handover.revoked(tp.partition for tp in revoked if tp.topic == shard_log)
 

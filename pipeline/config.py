@@ -58,6 +58,9 @@ class Settings:
     checkpoint_batches: int = 50
     #: Jobs one worker runs at once (a load holds up to one partial command per shard in memory).
     jobs_per_worker: int = 4
+    #: Seconds a job accepted but not started may wait, while the worker that owns its ``operations`` partition
+    #: takes every message and is not handed it, before that worker queues it again (pipeline.ops.unstarted).
+    job_start_timeout: float = 30.0
     #: Directories that csv_file_load may read and export_local may write.
     allowed_dirs: tuple[Path, ...] = field(default_factory=tuple)
     http_host: str = "127.0.0.1"
@@ -154,6 +157,7 @@ def load() -> Settings:
         max_json_body_bytes=int(_env("PIPELINE_MAX_JSON_BODY_BYTES", str(16 * 1024 ** 2))),
         checkpoint_batches=max(1, int(_env("PIPELINE_CHECKPOINT_BATCHES", "50"))),
         jobs_per_worker=max(1, int(_env("PIPELINE_JOBS_PER_WORKER", "4"))),
+        job_start_timeout=max(1.0, float(_env("PIPELINE_JOB_START_TIMEOUT", "30"))),
         allowed_dirs=_paths(_env("PIPELINE_ALLOWED_DIRS", default_dirs)),
         http_host=_env("PIPELINE_HTTP_HOST", "127.0.0.1"),
         http_port=int(_env("PIPELINE_HTTP_PORT", "9925")),

@@ -234,6 +234,34 @@ def job_events(settings: Settings, job_id: str) -> list[dict]:
     return [ev for ev in events if ev["job_id"] == job_id]
 
 
+FINAL_KINDS = {"COMPLETE", "ERROR"}
+
+
+def final_events(settings: Settings, job_ids: set[str], timeout: float) -> dict[str, list[str]]:
+    """Follow job-status until every job of ``job_ids`` has ended, or ``timeout``: job id -> its event kinds."""
+    async def follow() -> dict[str, list[str]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            spec = topics.topic_specs(settings)["job-status"]
+            parts = [TopicPartition(spec.topic, p) for p in range(spec.partitions)]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            kinds: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and not all(set(seen) & FINAL_KINDS for seen in kinds.values()):
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in messages:
+                        ev = JobEvent.decode(message.value)
+                        if ev.job_id in kinds:
+                            kinds[ev.job_id].append(ev.event)
+            return kinds
+        finally:
+            await consumer.stop()
+    return asyncio.run(follow())
+
+
 def read_everything(settings: Settings, name: str) -> list[bytes]:
     """Every value of a topic (with its headers), from the beginning to the end as of now."""
     async def read() -> list[bytes]:

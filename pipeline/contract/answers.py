@@ -33,9 +33,10 @@ def deleted_before_message(deleted: int, total: int) -> str:
     return f"{deleted} of {total} {'record' if total == 1 else 'records'} successfully deleted"
 
 
-def lost_with_broker(operation: Any, reason: str) -> str:
-    """Ours: a job whose message the broker lost (the embedded broker forgets its log), that cannot be queued again."""
-    return f"{operation} was interrupted when the broker restarted and cannot be resumed: {reason}; resubmit it"
+def cannot_requeue(operation: Any, interrupted: str, reason: str) -> str:
+    """Ours: a job whose message was lost (the embedded broker forgets its log; or no worker was handed it), that
+    cannot be queued again."""
+    return f"{operation} was interrupted {interrupted} and cannot be resumed: {reason}; resubmit it"
 
 
 def no_audit_log_message(database: str, table: str) -> str:

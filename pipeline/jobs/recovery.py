@@ -14,14 +14,18 @@ not ended is
   applied: what was sent after it may have been lost with the log;
 - or ended in ERROR saying why it cannot be (its request held credentials,
   which are never stored, or was too large to keep).
+
+The owner of an ``operations`` partition queues again the same way a job it
+was never handed (:mod:`pipeline.ops.unstarted`).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from .. import codec
-from ..contract.answers import lost_with_broker
+from ..contract.answers import cannot_requeue
 from ..kafka.bus import Bus
 from ..kafka.logview import LogView
 from ..records import JobEvent
@@ -32,6 +36,19 @@ from .view import JobsView
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Lost:
+    """What became of a job's message, as its events say it."""
+
+    #: the REQUEUED event's message begins with it
+    cause: str
+    #: the ERROR's message when it cannot be queued again: "<operation> was interrupted <interrupted> ..."
+    interrupted: str
+
+
+BROKER_LOST = Lost("the broker lost this job's message when it restarted", "when the broker restarted")
+
+
 async def recover(bus: Bus, jobs: JobsView, jobs_log: LogView) -> int:
     """Queue again, or end, every job the broker lost (none unless ``jobs_log`` had to be written back).
     Returns how many jobs it found."""
@@ -39,29 +56,30 @@ async def recover(bus: Bus, jobs: JobsView, jobs_log: LogView) -> int:
         return 0
     lost = [record for record in list(jobs.records.values()) if record["status"] not in FINAL]
     for record in lost:
-        await _requeue(bus, jobs_log, record)
+        if await requeue(bus, jobs_log, record, BROKER_LOST):
+            log.info("queued again a job the broker lost", extra={"job_id": record["id"], "type": record.get("type")})
+        else:
+            log.warning("a job the broker lost cannot be queued again", extra={"job_id": record["id"]})
     return len(lost)
 
 
-async def _requeue(bus: Bus, jobs_log: LogView, record: dict[str, Any]) -> None:
+async def requeue(bus: Bus, jobs_log: LogView, record: dict[str, Any], lost: Lost) -> bool:
+    """Queue a job again from its record (True), or end it in ERROR if its request was not kept (False)."""
     job_id = record["id"]
     if "_request" not in record:
         reason = record.get("_not_kept") or "its request was not kept"
-        await _record(bus, jobs_log, record, event(job_id, "ERROR", ERROR,
-                                                   message=lost_with_broker(record.get("type"), reason)))
-        log.warning("a job the broker lost cannot be queued again", extra={"job_id": job_id, "reason": reason})
-        return
+        await _record(bus, jobs_log, record, event(job_id, "ERROR", ERROR, message=cannot_requeue(
+            record.get("type"), lost.interrupted, reason)))
+        return False
     checkpoint = safe_checkpoint(record)
     await _record(bus, jobs_log, record, event(
         job_id, "REQUEUED", parsed=checkpoint["parsed"] if checkpoint else 0,
-        message=f"the broker lost this job's message when it restarted; queued again to carry on "
-                f"{resume_point(checkpoint)}",
+        message=f"{lost.cause}; queued again to carry on {resume_point(checkpoint)}",
         detail=codec.dumps({"checkpoint": checkpoint})))
     # the record holds the checkpoint before the message exists, so whoever runs the job starts from there
     envelope = {"job_id": job_id, "user": record.get("user"), "request": record["_request"]}
     await bus.send_and_wait("operations", codec.dumps(envelope), key=job_id.encode())
-    log.info("queued again a job the broker lost", extra={"job_id": job_id, "type": record.get("type"),
-                                                          "parsed": checkpoint["parsed"] if checkpoint else 0})
+    return True
 
 
 async def _record(bus: Bus, jobs_log: LogView, record: dict[str, Any], ev: JobEvent) -> None:

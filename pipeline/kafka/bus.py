@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from ..config import MAX_MESSAGE_BYTES, Settings
 from ..records import AvroRecord
@@ -68,3 +69,9 @@ class Bus:
 
     async def partitions(self, name: str) -> list[int]:
         return sorted(await self.producer.partitions_for(self.topic(name)))
+
+    async def partition_of(self, name: str) -> Callable[[bytes], int]:
+        """Which partition of ``name`` a message with a given key goes to: the producer's default partitioner,
+        on the topic's partitions as of now."""
+        partitions = await self.partitions(name)
+        return lambda key: DefaultPartitioner()(key, partitions, partitions)

@@ -1,23 +1,34 @@
 """`harper-pipeline up` with two worker processes, as `make run` starts them on two cores: one load written by
-both, exactly; a process killed mid-load started again while the load ends exactly; `up` stopped, every process
-and then the broker stopped, and the next `up` (a new broker) finding every record both processes wrote."""
+both, exactly; a process killed mid-load started again while the load ends exactly; every job sent while a
+process leaves the group and joins it again ends; a job whose message no process is handed is queued again by
+the owner of its partition; `up` stopped, every process and then the broker stopped, and the next `up` (a new
+broker) finding every record both processes wrote."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import re
 import signal
 import socket
+import time
 import urllib.request
+import uuid
 
 import pytest
 
-from harness import HELD_ROWS, Client, HeldSource, WorkerProcess, job_events, logs_on_failure, wait_until
+from harness import (FINAL_KINDS, HELD_ROWS, Client, HeldSource, WorkerProcess, final_events, job_events,
+                     logs_on_failure, wait_until)
+from pipeline import codec
+from pipeline.jobs.events import emit, event, kept_request
 from pipeline.kafka import broker as embedded
 from pipeline.kafka.broker import free_port
+from pipeline.kafka.bus import Bus
 
 ROWS = 10_000
+#: PIPELINE_JOB_START_TIMEOUT of these processes: seconds before a job never handed to its owner is queued again
+START_TIMEOUT = 3
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +36,9 @@ def up(module_settings):
     settings = dataclasses.replace(module_settings, worker_processes=2, batch_size=200, checkpoint_batches=10,
                                    process_ports_from=two_free_ports())
     port = free_port()
-    pipeline = WorkerProcess(settings, settings.data_dir.parent / "up.log", env={"PIPELINE_EMBEDDED_PORT": str(port)},
-                             command="up").start()
+    pipeline = WorkerProcess(settings, settings.data_dir.parent / "up.log", command="up",
+                             env={"PIPELINE_EMBEDDED_PORT": str(port),
+                                  "PIPELINE_JOB_START_TIMEOUT": str(START_TIMEOUT)}).start()
     pipeline.kafka = dataclasses.replace(settings, bootstrap_servers=f"127.0.0.1:{port}")  # to read its topics
     with logs_on_failure([pipeline]):
         wait_until(lambda: every_process_ready(pipeline), "both worker processes in the group", 120)
@@ -169,6 +181,91 @@ def test_a_process_killed_mid_load_is_started_again_and_the_load_ends_exactly(up
         assert f'worker=worker-{index} pid={runner} exit_code=-9' in up.log_text()
     finally:
         source.close()
+
+
+def second_process(pipeline: WorkerProcess) -> int | None:
+    return next((pid for pid, index in ready_pids(pipeline).items() if index == 1), None)
+
+
+def jobs_across_joins(pipeline: WorkerProcess, table: str, path, cycles: int) -> dict[str, list[str]]:
+    """Stop the second process (`up` starts it again a second later) ``cycles`` times, sending an export or a
+    small load every 0.15 s from before it leaves until 2 s after it is back; every job's event kinds."""
+    client = pipeline.client
+    client.ok({"operation": "create_table", "database": "multi", "table": table, "primary_key": "id"})
+    client.ok({"operation": "insert", "database": "multi", "table": table,
+               "records": [{"id": i, "name": f"dog {i}"} for i in range(50)]})
+    sent: list[str] = []
+
+    def send() -> None:
+        n = len(sent)
+        op = {"operation": "csv_data_load", "database": "multi", "table": table,
+              "data": f"id,name\n{1000 + n},joined {n}\n"} if n % 2 else {
+            "operation": "export_local", "format": "json", "path": str(path), "filename": f"{table}{n}",
+            "search_operation": {"operation": "search_by_value", "database": "multi", "table": table,
+                                 "search_attribute": "id", "search_value": "*", "get_attributes": ["id"]}}
+        answer = client.op(op)
+        if answer.status != 503:  # a process starting answers 503 on the shared port: a client tries again
+            assert answer.status == 200, answer
+            sent.append(answer.body["job_id"])
+
+    for _ in range(cycles):
+        leaving = second_process(pipeline)
+        assert leaving is not None
+        os.kill(leaving, signal.SIGTERM)
+        back_at = None
+        while back_at is None or time.monotonic() < back_at + 2:
+            send()
+            if back_at is None and second_process(pipeline) not in (None, leaving):
+                back_at = time.monotonic()
+            time.sleep(0.15)  # the pace of the jobs, not a wait for anything
+    return final_events(pipeline.kafka, set(sent), timeout=60)
+
+
+def assert_every_job_ended(kinds: dict[str, list[str]]) -> None:
+    stuck = {job_id: seen for job_id, seen in kinds.items() if not set(seen) & FINAL_KINDS}
+    assert not stuck, f"{len(stuck)} of {len(kinds)} jobs never ended: {stuck}"
+    failed = {job_id: seen for job_id, seen in kinds.items() if "ERROR" in seen}
+    assert not failed, failed
+
+
+def test_every_job_sent_while_a_process_leaves_and_joins_the_group_ends(up, tmp_path):
+    assert_every_job_ended(jobs_across_joins(up, "joins", tmp_path, cycles=1))
+    wait_until(lambda: every_process_ready(up), "both worker processes in the group")
+
+
+@pytest.mark.chaos
+def test_every_job_sent_across_many_joins_ends(up, tmp_path):
+    assert_every_job_ended(jobs_across_joins(up, "many_joins", tmp_path, cycles=8))
+    wait_until(lambda: every_process_ready(up), "both worker processes in the group")
+
+
+def test_a_job_whose_message_no_process_is_handed_is_queued_again_by_the_owner_of_its_partition(up, tmp_path):
+    """The state a job was left in once as a second process joined the group: CREATED, and its message never
+    handed to a worker. The owner of the partition its message belongs to queues it again."""
+    up.client.ok({"operation": "create_table", "database": "multi", "table": "lost", "primary_key": "id"})
+    up.client.ok({"operation": "insert", "database": "multi", "table": "lost", "records": [{"id": 1}, {"id": 2}]})
+    op = {"operation": "export_local", "format": "json", "path": str(tmp_path), "filename": "lost",
+          "search_operation": {"operation": "search_by_value", "database": "multi", "table": "lost",
+                               "search_attribute": "id", "search_value": "*", "get_attributes": ["id"]}}
+    job_id = str(uuid.uuid4())
+
+    async def created_only() -> None:  # what the API writes before it produces the job's message, and no message
+        bus = Bus(up.kafka)
+        await bus.start()
+        try:
+            await emit(bus, event(job_id, "CREATED", type=op["operation"], user="admin",
+                                  detail=codec.dumps(kept_request(op))), wait=True)
+        finally:
+            await bus.stop()
+    asyncio.run(created_only())
+    job = up.client.job(job_id, timeout=60)
+    assert job["status"] == "COMPLETE", job
+    assert json.loads((tmp_path / "lost.json").read_text()) == [{"id": 1}, {"id": 2}]
+    events = job_events(up.kafka, job_id)
+    assert [ev["event"] for ev in events] == ["CREATED", "REQUEUED", "STARTED", "COMPLETE"], events
+    assert events[1]["message"] == ("no worker was handed this job's message; queued again to carry on from the "
+                                    "beginning (it had no checkpoint yet; commands already applied are skipped)")
+    assert up.log_text().count("was never handed to it: it is queued again") == 1
 
 
 def test_stopping_up_stops_every_process_then_the_broker_and_the_next_up_finds_everything(up):

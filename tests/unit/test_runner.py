@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from pipeline.jobs.view import JobsView
 from pipeline.ops.intake import Delivery
+from pipeline.ops import runner as runner_module
 from pipeline.ops.runner import JobRunner
+from pipeline.ops.unstarted import UnstartedJobs
 from pipeline.query.exceptions import ScanError
 from pipeline.query.gather import Spill, collect
 from pipeline.records import ShardReply
@@ -72,7 +75,7 @@ async def settle() -> None:
 def test_a_job_delivered_again_while_it_runs_joins_that_run():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0})
         await runner.deliver(Event(Message(0, 0, b"j"), acked))
         runner.assigned({0})  # a rebalance: the uncommitted message comes again
@@ -88,7 +91,7 @@ def test_a_job_delivered_again_while_it_runs_joins_that_run():
 def test_acks_go_in_offset_order_so_a_commit_never_passes_a_job_that_has_not_ended():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0})
         for offset, job in enumerate((b"slow", b"quick", b"other")):
             await runner.deliver(Event(Message(0, offset, job), acked))
@@ -106,7 +109,7 @@ def test_acks_go_in_offset_order_so_a_commit_never_passes_a_job_that_has_not_end
 def test_a_job_whose_partition_moves_or_whose_worker_stops_ends_without_an_ack():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 4)
+        runner = JobRunner(jobs, 4, UnstartedJobs(JobsView(), 30))
         runner.assigned({0, 1})
         await runner.deliver(Event(Message(0, 0, b"kept"), acked))
         await runner.deliver(Event(Message(1, 0, b"moved"), acked))
@@ -122,19 +125,65 @@ def test_a_job_whose_partition_moves_or_whose_worker_stops_ends_without_an_ack()
 def test_a_job_waits_for_a_slot_and_runs_only_while_its_partition_is_ours():
     async def main():
         jobs, acked = Jobs(), []
-        runner = JobRunner(jobs, 1)
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
         runner.assigned({0, 1})
         await runner.deliver(Event(Message(0, 0, b"first"), acked))
+        await runner.deliver(Event(Message(1, 0, b"second"), acked))  # the intake does not wait for a slot
+        await runner.deliver(Event(Message(0, 1, b"third"), acked))
         await settle()
-        waiting = asyncio.create_task(runner.deliver(Event(Message(1, 0, b"second"), acked)))
-        await settle()
-        assert not waiting.done()  # every slot is taken
-        runner.assigned({0})  # meanwhile its partition moved
-        await runner.deliver(Event(Message(0, 0, b"first"), acked))  # delivered again after the rebalance
+        assert jobs.runs == ["first"]  # every slot is taken: the others wait, in order
+        runner.assigned({0})  # meanwhile partition 1 moved; what was not committed comes again
+        for offset, job in enumerate((b"first", b"third")):
+            await runner.deliver(Event(Message(0, offset, job), acked))
         jobs.release["first"].set()
-        await waiting
         await settle()
-        assert jobs.runs == ["first"] and acked == [(0, 0)]
+        assert jobs.runs == ["first", "third"] and acked == [(0, 0)]
+        jobs.release["third"].set()
+        await settle()
+        assert jobs.runs == ["first", "third"] and acked == [(0, 0), (0, 1)]
+    asyncio.run(main())
+
+
+def test_with_every_slot_taken_the_intake_never_waits_and_operations_is_paused_until_half_have_started():
+    """Faust fetches every topic in one loop: an intake that waited for a slot held the shard writer's messages
+    too, which the jobs in the slots (an export's scans, a load's shards) waited for, for ever."""
+    async def main():
+        jobs, acked, paused = Jobs(), [], []
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30), paused.append)
+        runner.assigned({0})
+        for offset in range(runner_module.QUEUED_MAX + 1):
+            await asyncio.wait_for(runner.deliver(Event(Message(0, offset, b"j%d" % offset), acked)), 1)
+        assert paused == [True]  # QUEUED_MAX wait: fetching operations stops
+        for offset in range(runner_module.QUEUED_MAX // 2):
+            jobs.release.setdefault(f"j{offset}", asyncio.Event()).set()
+            await settle()
+        assert paused == [True, False] and len(jobs.runs) == runner_module.QUEUED_MAX // 2 + 1
+        await runner.stop()
+    asyncio.run(main())
+
+
+def test_a_job_that_could_not_end_is_tried_again_in_its_slot_and_acked_once_it_ends(monkeypatch):
+    monkeypatch.setattr(runner_module, "RETRY_FIRST", 0.0)
+
+    class Failing(Jobs):
+        """Its first run fails as when not even an ERROR can be sent (the broker unreachable)."""
+
+        async def run(self, delivery: Delivery) -> None:
+            if not self.runs:
+                self.runs.append(delivery.job_id)
+                raise ConnectionError("the broker is unreachable")
+            await super().run(delivery)
+
+    async def main():
+        jobs, acked = Failing(), []
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
+        runner.assigned({0})
+        await runner.deliver(Event(Message(0, 0, b"j"), acked))
+        await settle()
+        assert jobs.runs == ["j", "j"] and acked == []  # run again without a rebalance, still unacked
+        jobs.release["j"].set()
+        await settle()
+        assert acked == [(0, 0)]
     asyncio.run(main())
 
 
