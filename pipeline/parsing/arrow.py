@@ -97,7 +97,7 @@ def _parse(request: BlockRequest) -> ParsedBlock:
         _check_quotes(buffer, ord(request.delimiter))
     newlines = np.flatnonzero(buffer == 10)
     if quoted:  # a line end inside a quoted cell has an odd number of quotes before it
-        record_ends = np.flatnonzero(np.cumsum(buffer == 34)[newlines] % 2 == 0)
+        record_ends = np.flatnonzero(np.searchsorted(np.flatnonzero(buffer == 34), newlines) % 2 == 0)
     else:
         record_ends = np.arange(len(newlines))
     ends = newlines[record_ends] + 1
@@ -114,23 +114,25 @@ def _parse(request: BlockRequest) -> ParsedBlock:
         controls = CONTROLS
     else:
         controls = LINE_ENDS if len(record_ends) != len(newlines) else NO_CONTROLS
+    # what orjson escapes in a string: a cell holds a quote only where the block has two in a row
+    context = _Context(controls, b"\\" in chunk, b'""' in chunk)
     columns = {name: table.column(index).combine_chunks() for index, name in enumerate(header)}
-    keys, key_json = _keys(columns[pk], controls)
-    heads = _joined([codec._key_name(pk), key_json], count)
-    parts: list[bytes | _Json] = []
+    keys, key_json = _keys(columns[pk], context)
+    parts: list[bytes | _Json] = [_Json(keys, False), codec._key_name(pk), key_json]
     for name in sorted(name for name in header if name != pk):
-        parts += [b"," + orjson.dumps(name) + b":", _json(columns[name], controls)]
-    tails = _joined(parts + [b"}"], count)
-    head_lengths = pc.binary_length(heads).to_numpy(zero_copy_only=False)
-    tail_lengths = pc.binary_length(tails).to_numpy(zero_copy_only=False)
+        parts += [b"," + orjson.dumps(name) + b":", _json(columns[name], context)]
+    rows = _joined(parts + [b"}"], count)  # key, head and tail of each row
+    key_lengths = pc.binary_length(keys).to_numpy(zero_copy_only=False)
+    head_lengths = len(codec._key_name(pk)) + pc.binary_length(key_json.values).to_numpy(zero_copy_only=False) \
+        + 2 * key_json.quoted
+    tail_lengths = pc.binary_length(rows).to_numpy(zero_copy_only=False) - key_lengths - head_lengths
     if int(head_lengths.max()) + int(tail_lengths.max()) > request.max_record_bytes:
         raise _Declined  # the splitter names the row too large
     parsed = ParsedBlock(ROWS, count, header, offsets=array.array("I", ends.astype(np.uint32).tobytes()),
                          lines=array.array("I", lines.astype(np.uint32).tobytes()), encoding=encoding, decided_line=decided_line)
-    key_lengths = pc.binary_length(keys).to_numpy(zero_copy_only=False)
     lengths = np.stack((key_lengths, head_lengths, tail_lengths), axis=1).astype(np.uint32)
     parsed.shards = _by_shard(shards_of(request.table, keys.to_pylist(), request.shards),
-                              pc.binary_join_element_wise(keys, heads, tails, b""), lengths)
+                              rows, lengths)
     return parsed
 
 
@@ -194,18 +196,26 @@ class _Json(NamedTuple):
     quoted: bool
 
 
-def _escaped(cells: pa.Array) -> pa.Array:
+class _Context(NamedTuple):
+    """What the block's cells may hold that orjson escapes."""
+
+    controls: int  # NO_CONTROLS, LINE_ENDS, CONTROLS
+    backslashes: bool
+    quotes: bool
+
+
+def _escaped(cells: pa.Array, context: _Context) -> pa.Array:
     """Strings (with no control character) escaped as orjson escapes them, less the quotes around them."""
-    if pc.any(pc.match_substring(cells, "\\")).as_py():
+    if context.backslashes:
         cells = pc.replace_substring(cells, "\\", "\\\\")
-    if pc.any(pc.match_substring(cells, '"')).as_py():
+    if context.quotes:
         cells = pc.replace_substring(cells, '"', '\\"')
     return cells.cast(pa.binary())
 
 
-def _quoted(cells: pa.Array) -> pa.Array:
+def _quoted(cells: pa.Array, context: _Context) -> pa.Array:
     quote = pa.scalar(b'"', pa.binary())
-    return pc.binary_join_element_wise(quote, _escaped(cells), quote, b"")
+    return pc.binary_join_element_wise(quote, _escaped(cells, context), quote, b"")
 
 
 def _number_json(cells: pa.Array) -> pa.Array:
@@ -238,15 +248,15 @@ def _odd(cells: pa.Array, first: pa.Array, controls: int) -> pa.Array | None:
     return odd if odd is not None and pc.any(odd).as_py() else None
 
 
-def _json(cells: pa.Array, controls: int) -> _Json:
+def _json(cells: pa.Array, context: _Context) -> _Json:
     """Each cell's typed value as orjson writes it."""
     first = pc.binary_slice(cells.cast(pa.binary()), 0, 1)
     special = pc.is_in(first, value_set=_SPECIAL_FIRST)
     words = pc.is_in(cells, value_set=_WORD_CELLS)
     any_special, any_word = pc.any(special).as_py(), pc.any(words).as_py()
-    odd = _odd(cells, first, controls)
+    odd = _odd(cells, first, context.controls)
     if not any_special and not any_word and odd is None:
-        return _Json(_escaped(cells), True)  # plain strings
+        return _Json(_escaped(cells, context), True)  # plain strings
     unsure = None
     if any_special:
         numbers = pc.match_substring_regex(cells, _NUMBER)
@@ -255,9 +265,9 @@ def _json(cells: pa.Array, controls: int) -> _Json:
         # digit codes: a leading zero keeps them strings
         codes = pc.and_(pc.starts_with(cells, "0"), pc.ascii_is_decimal(cells))
         unsure = pc.and_(special, pc.invert(pc.or_(numbers, codes)))
-        json = pc.if_else(numbers, _number_json(cells), _quoted(cells))
+        json = pc.if_else(numbers, _number_json(cells), _quoted(cells, context))
     else:
-        json = _quoted(cells)
+        json = _quoted(cells, context)
     if any_word:
         json = pc.if_else(words, pc.take(_WORD_JSON, pc.index_in(cells, value_set=_WORD_CELLS)), json)
     if odd is not None:
@@ -277,7 +287,7 @@ def _typed_json(cells: list[str]) -> list[bytes]:
         raise _Declined from None
 
 
-def _keys(cells: pa.Array, controls: int) -> tuple[pa.Array, _Json]:
+def _keys(cells: pa.Array, context: _Context) -> tuple[pa.Array, _Json]:
     """The encoded keys (:func:`pipeline.codec.encode_keys` of the normalized typed cells) and their JSON."""
     first = pc.binary_slice(cells.cast(pa.binary()), 0, 1)
     if pc.all(pc.match_substring_regex(cells, _INT)).as_py():
@@ -285,9 +295,9 @@ def _keys(cells: pa.Array, controls: int) -> tuple[pa.Array, _Json]:
         if np.abs(values).max() <= _EXACT_FLOATS:
             return _number_keys(values), _Json(_number_json(cells), False)
     elif not pc.any(pc.is_in(first, value_set=_SPECIAL_FIRST)).as_py() \
-            and not pc.any(pc.is_in(cells, value_set=_WORD_CELLS)).as_py() and _odd(cells, first, controls) is None:
+            and not pc.any(pc.is_in(cells, value_set=_WORD_CELLS)).as_py() and _odd(cells, first, context.controls) is None:
         prefix = pa.scalar(codec._STR, pa.binary())  # plain strings
-        return pc.binary_join_element_wise(prefix, cells.cast(pa.binary()), b""), _Json(_escaped(cells), True)
+        return pc.binary_join_element_wise(prefix, cells.cast(pa.binary()), b""), _Json(_escaped(cells, context), True)
     try:
         values = codec.normalize_keys([type_cell(cell) for cell in cells.to_pylist()])
         encoded = codec.encode_keys(values)
