@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import array
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -255,8 +255,14 @@ def _json(cells: pa.Array, context: _Context) -> _Json:
     words = pc.is_in(cells, value_set=_WORD_CELLS)
     any_special, any_word = pc.any(special).as_py(), pc.any(words).as_py()
     odd = _odd(cells, first, context.controls)
-    if not any_special and not any_word and odd is None:
-        return _Json(_escaped(cells, context), True)  # plain strings
+    if not any_special and not any_word:  # strings, but maybe a few with a control character
+        escaped = _escaped(cells, context)
+        if odd is None:
+            return _Json(escaped, True)
+        typed = _typed(cells.filter(odd).to_pylist())
+        if all(isinstance(value, str) for value in typed):
+            return _Json(pc.replace_with_mask(escaped, odd, pa.array(
+                [orjson.dumps(value)[1:-1] for value in typed], pa.binary())), True)
     unsure = None
     if any_special:
         numbers = pc.match_substring_regex(cells, _NUMBER)
@@ -265,7 +271,9 @@ def _json(cells: pa.Array, context: _Context) -> _Json:
         # digit codes: a leading zero keeps them strings
         codes = pc.and_(pc.starts_with(cells, "0"), pc.ascii_is_decimal(cells))
         unsure = pc.and_(special, pc.invert(pc.or_(numbers, codes)))
-        json = pc.if_else(numbers, _number_json(cells), _quoted(cells, context))
+        strings = pc.and_(pc.invert(special), pc.invert(words))
+        json = pc.if_else(numbers, _number_json(cells), _quoted(cells, context)) \
+            if pc.any(pc.or_(strings, codes)).as_py() else _number_json(cells)
     else:
         json = _quoted(cells, context)
     if any_word:
@@ -273,17 +281,24 @@ def _json(cells: pa.Array, context: _Context) -> _Json:
     if odd is not None:
         unsure = odd if unsure is None else pc.or_(unsure, odd)
     if unsure is not None and pc.any(unsure).as_py():
-        json = pc.replace_with_mask(json, unsure, pa.array(_typed_json(cells.filter(unsure).to_pylist()),
+        json = pc.replace_with_mask(json, unsure, pa.array(list(map(_dumps, _typed(cells.filter(unsure).to_pylist()))),
                                                            pa.binary()))
     return _Json(json, False)
 
 
-def _typed_json(cells: list[str]) -> list[bytes]:
-    """Cells typed one by one (:func:`pipeline.cells.type_cell`) and written as :func:`pipeline.codec.row_bytes`
-    writes them."""
+def _typed(cells: list[str]) -> list[Any]:
+    """Cells typed one by one (:func:`pipeline.cells.type_cell`)."""
     try:
-        return [orjson.dumps(type_cell(cell), option=orjson.OPT_NON_STR_KEYS) for cell in cells]
-    except (CellError, TypeError):  # nested too deep (the csv module path names the line), beyond 64 bits
+        return list(map(type_cell, cells))
+    except CellError:  # nested too deep: the csv module path names the line
+        raise _Declined from None
+
+
+def _dumps(value: Any) -> bytes:
+    """A value as :func:`pipeline.codec.row_bytes` writes it."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # beyond 64 bits: written exactly, by the standard library
         raise _Declined from None
 
 
