@@ -77,6 +77,7 @@ def _parse(request: BlockRequest) -> ParsedBlock:
     chunk, header, pk = request.data, request.header, request.primary_key
     if not chunk or len(chunk) > request.max_record_bytes or any(map(chunk.__contains__, _REFUSED)) \
             or chunk.startswith((b"\n", b"\r\n")) or chunk.count(b"\r") != chunk.count(b"\r\n") \
+            or len(request.delimiter.encode()) != 1 or request.delimiter in '"\r\n' \
             or len(set(header)) != len(header) or pk not in header or _TIMES & set(header):
         raise _Declined
     encoding, decided_line = request.encoding, None

@@ -128,3 +128,14 @@ def test_a_typical_block_is_taken_and_every_column_kind_stays_exact():
 ])
 def test_blocks_it_cannot_prove_the_same_are_declined(data):
     assert arrow_block(_request(data, ("id", "name"), ",", None)) is None
+
+
+def test_a_delimiter_arrow_cannot_take_is_declined():
+    assert arrow_block(_request("1¦a\n".encode(), ("id", "name"), "¦", None)) is None
+
+
+def test_a_tab_inside_a_quoted_cell_of_a_tab_separated_block_is_escaped():
+    data = b'1\t"a\tb"\t2\n2\tc\t"x""y"\n'
+    request = _request(data, ("id", "name", "n"), "\t", None)
+    fast = arrow_block(request)
+    assert fast is not None and fast == csv_block(request)
