@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from pipeline.parsing import arrow
 from pipeline.parsing.arrow import arrow_block
 from pipeline.parsing.block import ROWS, BlockRequest, csv_block
 from pipeline.shard.routing import table_crc
@@ -32,6 +33,12 @@ HOSTILE = ["99999999999999999999999", "[" * 120 + "]" * 120]
 TEXT = ["plain", "two words", "Zürich", "naïve café", "日本語", "emoji 😀", "back\\slash", 'say "hi"', "a,b", "tab\there",
         "line\nbreak", "cr\r\nlf", "ctrl\x01char", "del\x7f", "\u2028sep", "\ufeffbom", "é", "  lead", "trail  ", "x",
         "/slash", "-dash", ".dot", "{brace", "[bracket", "'single'", "\x0bvt", "\x1cfs"]
+
+
+@pytest.fixture(autouse=True)
+def _short_blocks_too(monkeypatch):
+    """Blocks of a few rows are compared too (the path takes only blocks of many, for speed)."""
+    monkeypatch.setattr(arrow, "MIN_ROWS", 1)
 
 
 def _cell(rng: random.Random, hostile: bool) -> str:
@@ -139,3 +146,12 @@ def test_a_tab_inside_a_quoted_cell_of_a_tab_separated_block_is_escaped():
     request = _request(data, ("id", "name", "n"), "\t", None)
     fast = arrow_block(request)
     assert fast is not None and fast == csv_block(request)
+
+
+def test_a_block_of_few_rows_goes_the_csv_module_way(monkeypatch):
+    monkeypatch.setattr(arrow, "MIN_ROWS", 256)
+    header = tuple(f"c{i}" for i in range(3000))
+    data = b"".join(",".join(str(i + row) for i in range(3000)).encode() + b"\n" for row in range(3))
+    assert arrow_block(_request(data, header, ",", None)) is None
+    rows = b"".join(f"{i},x\n".encode() for i in range(256))
+    assert arrow_block(_request(rows, ("id", "name"), ",", None)) is not None

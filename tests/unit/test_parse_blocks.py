@@ -17,6 +17,7 @@ from harness import SHARED
 from test_csv_chunks import _hostile, _line_reader_only
 from pipeline import codec
 from pipeline.ops.loads import _point_after
+from pipeline.parsing import arrow
 from pipeline.parsing.arrow import arrow_block
 from pipeline.parsing.block import FALLBACK, RECORDS, ROWS, BlockRequest, ParsedBlock, csv_block, parse_block
 from pipeline.records import WriteRows
@@ -86,8 +87,14 @@ def _through_blocks(data: bytes, key: str = "id", max_record_bytes: int = MAX,
     return records, points, kinds
 
 
+@pytest.fixture
+def arrow_short(monkeypatch):
+    """The Arrow path takes blocks of any number of rows (the test files' blocks are short)."""
+    monkeypatch.setattr(arrow, "MIN_ROWS", 1)
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (SHARED / "harper-suite" / "data").glob("*.csv")))
-def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch):
+def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch, arrow_short):
     data = (SHARED / "harper-suite" / "data" / name).read_bytes()
     key = source.read_header(io.BytesIO(data), MAX, None)[0].header[0]  # the first column, as a key
     monkeypatch.setattr(blocks, "CHUNK", 4096)
@@ -102,7 +109,7 @@ def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch):
 
 
 @pytest.mark.parametrize("seed, ending", [(1, "\n"), (2, "\r\n"), (3, "\r")])
-def test_hostile_files_load_the_same_rows_through_the_blocks(seed, ending, monkeypatch):
+def test_hostile_files_load_the_same_rows_through_the_blocks(seed, ending, monkeypatch, arrow_short):
     data = _hostile(seed, 1500, ending)
     monkeypatch.setattr(blocks, "CHUNK", 512)
     records, points, kinds = _through_blocks(data)
@@ -188,13 +195,13 @@ def _arrow_against_csv(data: bytes, key: str | None = None) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (SHARED / "harper-suite" / "data").glob("*.csv")))
-def test_northwind_blocks_through_arrow_are_the_csv_modules(name, monkeypatch):
+def test_northwind_blocks_through_arrow_are_the_csv_modules(name, monkeypatch, arrow_short):
     monkeypatch.setattr(blocks, "CHUNK", 4096)
     count, taken = _arrow_against_csv((SHARED / "harper-suite" / "data" / name).read_bytes())
     assert count
 
 
-def test_most_northwind_blocks_take_the_arrow_path(monkeypatch):
+def test_most_northwind_blocks_take_the_arrow_path(monkeypatch, arrow_short):
     """The path is taken, so the comparisons above prove something."""
     monkeypatch.setattr(blocks, "CHUNK", 4096)
     counts = [_arrow_against_csv(path.read_bytes()) for path in (SHARED / "harper-suite" / "data").glob("*.csv")]
@@ -202,6 +209,6 @@ def test_most_northwind_blocks_take_the_arrow_path(monkeypatch):
 
 
 @pytest.mark.parametrize("seed, ending", [(1, "\n"), (2, "\r\n"), (3, "\r")])
-def test_hostile_blocks_through_arrow_are_the_csv_modules_or_declined(seed, ending, monkeypatch):
+def test_hostile_blocks_through_arrow_are_the_csv_modules_or_declined(seed, ending, monkeypatch, arrow_short):
     monkeypatch.setattr(blocks, "CHUNK", 512)
     assert _arrow_against_csv(_hostile(seed, 1500, ending))[0]
