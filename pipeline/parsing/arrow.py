@@ -14,13 +14,14 @@ columns. Only the cells the kernels are not sure of (a date, JSON, ``5.0``,
 It answers for a block only where it gives what the csv module path gives,
 byte for byte (``tests/unit/test_arrow_blocks.py`` compares them on
 random blocks): it returns None, and the block goes that way, for anything
-else: a block not ASCII nor UTF-8, with NUL, ``\\r``, a BOM, empty lines, a
-quote the csv module would read otherwise (anywhere but around a whole cell,
-or a quoted line end), rows not as wide as the header, keys that are missing,
-refused or beyond 2^53 as numbers are not exact, integers beyond 64 bits, a
-cell nested too deep, rows over the size limit.
+else: a block of few lines (:data:`MIN_ROWS`), not ASCII nor UTF-8, with NUL,
+a CR not before LF, a BOM, an empty line, a quote the csv module would read
+otherwise (anywhere but around a whole cell), rows not as wide as the header,
+keys that are missing or refused, integers beyond 64 bits, a cell nested too
+deep, a row over the size limit.
 
-Imported by the parse process only when it parses (pyarrow weighs some 60 MB).
+Imported by a parse process when it parses its first block (pyarrow and numpy are some 80 MB of RSS):
+not by a worker, which parses the csv module's way when it has no parse processes.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class _Declined(Exception):
 
 
 def arrow_block(request: BlockRequest) -> ParsedBlock | None:
-    """The block parsed as :func:`pipeline.parsing.block.parse_block`'s csv module path would parse it, or None
+    """The block parsed as :func:`pipeline.parsing.block.csv_block` parses it, or None
     where this path cannot tell it would be the same."""
     try:
         return _parse(request)
