@@ -28,6 +28,7 @@ from __future__ import annotations
 import array
 import re
 from typing import Any, NamedTuple
+
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -35,7 +36,7 @@ import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
 from .. import codec
-from ..cells import CellError, type_cell
+from ..cells import SPECIAL_START, WORDS, CellError, type_cell
 from ..shard.routing import shards_of
 from ..sources.rows import UTF8
 from .block import ROWS, BlockRequest, ParsedBlock, ShardRows
@@ -51,12 +52,10 @@ _INT = r"^-?(?:0|[1-9][0-9]{0,17})$"
 _NUMBER = "^-?(?:0|[1-9][0-9]{0,17}|" + "|".join(
     f"[1-9][0-9]{{0,{whole}}}\\.(?:[0-9]{{0,{13 - whole}}}[1-9])" for whole in range(14)) + \
     "|0\\.0{0,3}[1-9](?:[0-9]{0,12}[1-9])?)$"
-#: the first bytes of a cell that typing may change (see cells._SPECIAL_START)
-_SPECIAL_FIRST = pa.array([c.encode() for c in "0123456789+-. \t\n\r{["], pa.binary())
-_WORDS = {"true": b"true", "TRUE": b"true", "false": b"false", "FALSE": b"false",
-          "null": b"null", "NULL": b"null", "undefined": b"null", "NaN": b"null"}
-_WORD_CELLS = pa.array(list(_WORDS), pa.string())
-_WORD_JSON = pa.array(list(_WORDS.values()), pa.binary())
+#: the first bytes of a cell that typing may change
+_SPECIAL_FIRST = pa.array(sorted(first.encode() for first in SPECIAL_START), pa.binary())
+_WORD_CELLS = pa.array(list(WORDS), pa.string())
+_WORD_JSON = pa.array([orjson.dumps(value) for value in WORDS.values()], pa.binary())
 _TIMES = {codec.CREATED, codec.UPDATED}
 #: the fewest rows (lines) of a block this path takes: a column costs it some ten kernel calls whatever its
 #: length, about what the csv module path spends on 200 cells (a block of few rows is a short file's, or one
