@@ -1,12 +1,11 @@
 """The raw in-process limit, measured in the same run as the pipeline, to judge the pipeline against.
 
-Load: one Python process reads the CSV with the pipeline's own reader and
-typing (``pipeline.sources.csv.read_batches``: a chunk at a time through the
-``csv`` module, Harper's typing a column at a time: what a parse process runs
-on each block), encodes each batch into the bytes a shard stores
-(``pipeline.codec.rows_bytes``, the timestamps spliced in) and its keys a
-column at a time (``pipeline.codec.encode_keys``), and writes 1,000-row
-rocksdict WriteBatches under the encoded keys.
+Load: one Python process cuts the CSV into the blocks a load cuts
+(``pipeline.sources.blocks.BlockReader``), has each parsed, typed and encoded
+as a parse process does (``pipeline.parsing.block.parse_block``: pyarrow's
+CSV reader and compute kernels, one shard), and writes each block's rows
+in one rocksdict WriteBatch, the timestamps spliced in as a shard's writer
+does.
 The best parser and typing found, so "× limit" compares the pipeline with
 itself minus Kafka, shards and job tracking. Export: the same process
 scans that store in key order and writes each row as JSON. No Kafka, no
@@ -17,6 +16,7 @@ shards, no job tracking: the ceiling a streaming design pays overhead against.
 from __future__ import annotations
 
 import argparse
+import array
 import shutil
 import tempfile
 import time
@@ -26,7 +26,11 @@ import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from pipeline import codec
-from pipeline.sources.csv import read_batches
+from pipeline.parsing.block import ROWS, BlockRequest, parse_block
+from pipeline.sources.blocks import BlockReader
+from pipeline.sources.rows import BatchLimit
+
+MAX_RECORD_BYTES = 8 * 1024 ** 2
 
 
 def load(path: Path, store: Path, batch_rows: int = 1000) -> tuple[int, float]:
@@ -37,16 +41,28 @@ def load(path: Path, store: Path, batch_rows: int = 1000) -> tuple[int, float]:
     started = time.perf_counter()
     rows = 0
     times = codec.stored_times(1.0, 1.0)
+    encoding = None
     with open(path, "rb") as source:
-        for batch in read_batches(source, batch_rows):
-            records = batch.records
-            key = next(iter(records[0]))  # the first column, as the pipeline's tables in the benchmark
-            keys = codec.encode_keys(codec.normalize_keys([record[key] for record in records]))
+        reader = BlockReader(source, None, None, MAX_RECORD_BYTES, BatchLimit(batch_rows))
+        while (block := reader.next_block()) is not None:
+            # the first column is the key, as the pipeline's tables in the benchmark
+            parsed = parse_block(BlockRequest(block.data, block.line, block.header, block.delimiter,
+                                              block.encoding or encoding, MAX_RECORD_BYTES, block.header[0], 0, 1))
+            if parsed.kind != ROWS:
+                raise SystemExit(f"line {block.line + 1}: the limit loads files whose blocks a parse process takes")
+            encoding = parsed.encoding
+            reader.finished(block)
+            if not parsed.count:
+                continue
+            packed = parsed.shards[0]
+            lengths = array.array("I", packed.lengths)
+            data, at = packed.data, 0
             write = WriteBatch(raw_mode=True)
-            for encoded, row in zip(keys, codec.rows_bytes(records, key)):
-                write.put(encoded, row.stored(times))
+            for key, head, tail in zip(lengths[0::3], lengths[1::3], lengths[2::3]):
+                head_at, tail_at, at = at + key, at + key + head, at + key + head + tail
+                write.put(data[head_at - key:head_at], data[head_at:tail_at] + times + data[tail_at:at])
             db.write(write)
-            rows += len(records)
+            rows += parsed.count
     seconds = time.perf_counter() - started
     db.close()
     return rows, seconds

@@ -148,6 +148,10 @@ _BOOLEANS = frozenset(("true", "TRUE", "false", "FALSE"))
 _DIGITS_1_9 = frozenset("123456789")
 #: a mixed column with at most this share of distinct cells is typed once per distinct cell
 _REPEATED = 4
+#: what :mod:`pipeline.parsing.arrow` classifies columns by: the words typing changes, and the first characters
+#: of the other cells it may change
+WORDS = _WORDS
+SPECIAL_START = _SPECIAL_START
 
 
 def _decimal(number: float) -> int | float:

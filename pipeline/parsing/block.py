@@ -92,6 +92,16 @@ class ParsedBlock:
 
 
 def parse_block(request: BlockRequest) -> ParsedBlock:
+    from .arrow import arrow_block  # pyarrow is loaded where blocks are parsed, not where they are cut
+
+    parsed = arrow_block(request)
+    if parsed is not None:
+        return parsed
+    return csv_block(request)
+
+
+def csv_block(request: BlockRequest) -> ParsedBlock:
+    """The block read by the csv module, typed a column at a time and encoded (the way of any block)."""
     try:
         read = block_records(request.data, request.line, request.header, request.delimiter, request.encoding,
                              request.max_record_bytes)

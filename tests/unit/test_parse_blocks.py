@@ -17,7 +17,9 @@ from harness import SHARED
 from test_csv_chunks import _hostile, _line_reader_only
 from pipeline import codec
 from pipeline.ops.loads import _point_after
-from pipeline.parsing.block import FALLBACK, RECORDS, ROWS, BlockRequest, ParsedBlock, parse_block
+from pipeline.parsing import arrow
+from pipeline.parsing.arrow import arrow_block
+from pipeline.parsing.block import FALLBACK, RECORDS, ROWS, BlockRequest, ParsedBlock, csv_block, parse_block
 from pipeline.records import WriteRows
 from pipeline.shard.routing import shard_of, table_crc
 from pipeline.sources import blocks, csv as source
@@ -85,8 +87,14 @@ def _through_blocks(data: bytes, key: str = "id", max_record_bytes: int = MAX,
     return records, points, kinds
 
 
+@pytest.fixture
+def arrow_short(monkeypatch):
+    """The Arrow path takes blocks of any number of rows (the test files' blocks are short)."""
+    monkeypatch.setattr(arrow, "MIN_ROWS", 1)
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in (SHARED / "harper-suite" / "data").glob("*.csv")))
-def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch):
+def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch, arrow_short):
     data = (SHARED / "harper-suite" / "data" / name).read_bytes()
     key = source.read_header(io.BytesIO(data), MAX, None)[0].header[0]  # the first column, as a key
     monkeypatch.setattr(blocks, "CHUNK", 4096)
@@ -101,7 +109,7 @@ def test_northwind_loads_the_same_rows_through_the_blocks(name, monkeypatch):
 
 
 @pytest.mark.parametrize("seed, ending", [(1, "\n"), (2, "\r\n"), (3, "\r")])
-def test_hostile_files_load_the_same_rows_through_the_blocks(seed, ending, monkeypatch):
+def test_hostile_files_load_the_same_rows_through_the_blocks(seed, ending, monkeypatch, arrow_short):
     data = _hostile(seed, 1500, ending)
     monkeypatch.setattr(blocks, "CHUNK", 512)
     records, points, kinds = _through_blocks(data)
@@ -165,3 +173,42 @@ def test_a_block_ends_where_it_would_have_ended_whichever_record_the_reading_sta
         while (block := resumed.next_block()) is not None:
             later.append(block.offset + len(block.data))
         assert [first.offset + len(first.data), *later] == [end for end in ends if end > batch.resume.offset]
+
+
+def _arrow_against_csv(data: bytes, key: str | None = None) -> tuple[int, int]:
+    """Every block of ``data`` through the Arrow path and the csv module path: the same block where Arrow takes
+    it. (blocks, blocks Arrow took)."""
+    reader = BlockReader(io.BytesIO(data), None, None, MAX, BatchLimit(1000))
+    encoding, taken, count = None, 0, 0
+    while (block := reader.next_block()) is not None:
+        request = BlockRequest(block.data, block.line, block.header, block.delimiter, encoding, MAX,
+                               key or block.header[0], TABLE, SHARDS)
+        fast, slow = arrow_block(request), csv_block(request)
+        count += 1
+        if fast is not None:
+            taken += 1
+            assert fast == slow, block.line
+        if slow.kind not in (ROWS, RECORDS):
+            break
+        encoding = slow.encoding or encoding
+    return count, taken
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (SHARED / "harper-suite" / "data").glob("*.csv")))
+def test_northwind_blocks_through_arrow_are_the_csv_modules(name, monkeypatch, arrow_short):
+    monkeypatch.setattr(blocks, "CHUNK", 4096)
+    count, taken = _arrow_against_csv((SHARED / "harper-suite" / "data" / name).read_bytes())
+    assert count
+
+
+def test_most_northwind_blocks_take_the_arrow_path(monkeypatch, arrow_short):
+    """The path is taken, so the comparisons above prove something."""
+    monkeypatch.setattr(blocks, "CHUNK", 4096)
+    counts = [_arrow_against_csv(path.read_bytes()) for path in (SHARED / "harper-suite" / "data").glob("*.csv")]
+    assert sum(taken for _, taken in counts) * 2 > sum(count for count, _ in counts)
+
+
+@pytest.mark.parametrize("seed, ending", [(1, "\n"), (2, "\r\n"), (3, "\r")])
+def test_hostile_blocks_through_arrow_are_the_csv_modules_or_declined(seed, ending, monkeypatch, arrow_short):
+    monkeypatch.setattr(blocks, "CHUNK", 512)
+    assert _arrow_against_csv(_hostile(seed, 1500, ending))[0]
