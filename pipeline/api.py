@@ -72,6 +72,8 @@ class Api:
         self.directory_caught_up = directory_caught_up
         self._spool = settings.data_dir / "tmp" / "bodies"
         self._runner: web.AppRunner | None = None
+        #: whether the API accepts on its port yet (see Settings.listen_when_ready)
+        self._shared = False
         #: what else registers routes on the API's application (the worker's console: health, metrics, jobs page)
         self.extensions: list[Callable[[web.Application], None]] = []
 
@@ -139,18 +141,27 @@ class Api:
         # a stopping worker answers the requests in progress for a moment, then cancels them
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_TIMEOUT)
         await self._runner.setup()
+        if not self.settings.listen_when_ready:
+            await self.share()
+        if self.settings.own_port is not None:  # this process alone: to scrape or probe it (several processes)
+            await web.TCPSite(self._runner, self.settings.http_host, self.settings.own_port).start()
+            log.info("this worker process also listening", extra={
+                "url": f"http://{self.settings.http_host}:{self.settings.own_port}/"})
+
+    async def share(self) -> None:
+        """Accept requests on the Operations API's port (once: later calls do nothing)."""
+        if self._shared or self._runner is None:
+            return
+        self._shared = True
         if self.settings.listen_fd is not None:  # the socket `up` listens on for all its processes
             site: web.BaseSite = web.SockSite(self._runner, socket.socket(fileno=self.settings.listen_fd))
         else:
             site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)
         await site.start()
         log.info("operations API listening", extra={"url": f"http://{self.settings.http_host}:{self.settings.http_port}/"})
-        if self.settings.own_port is not None:  # this process alone: to scrape or probe it (several processes)
-            await web.TCPSite(self._runner, self.settings.http_host, self.settings.own_port).start()
-            log.info("this worker process also listening", extra={
-                "url": f"http://{self.settings.http_host}:{self.settings.own_port}/"})
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._shared = False

@@ -91,6 +91,7 @@ def create_app(settings: Settings, on_ready: Callable[[], None] | None = None) -
         await api.start()  # operations wait for the worker (503) but /health and readiness answer at once
         await worker.start()
         await recover(worker.bus, worker.jobs, worker.jobs_log)
+        await api.share()  # with Settings.listen_when_ready, requests come to this process from now on
         if on_ready is not None:
             on_ready()
 

@@ -103,6 +103,10 @@ class Settings:
     shards_dir: Path | None = None
     #: A listening socket inherited from ``up`` that the Operations API accepts on, instead of binding its port.
     listen_fd: int | None = None
+    #: Accept on ``listen_fd`` only once this worker is ready. ``up`` sets it for every process but the one
+    #: serving first: a process that joins or is started again then never answers a request with "starting"
+    #: while a sibling could have answered it (each request goes to whichever process accepts it).
+    listen_when_ready: bool = False
     #: The port of this process alone (one of ``up``'s processes, with ``process_ports_from``).
     own_port: int | None = None
     #: Whether this worker keeps a local copy of the views (:mod:`pipeline.kafka.localstate`); of ``up``'s
@@ -128,13 +132,14 @@ class Settings:
     def with_bootstrap(self, servers: str, embedded: bool = False) -> "Settings":
         return replace(self, bootstrap_servers=servers, embedded_profile=embedded)
 
-    def for_process(self, index: int, listen_fd: int | None) -> "Settings":
+    def for_process(self, index: int, listen_fd: int | None, listen_when_ready: bool = False) -> "Settings":
         """The settings of worker process ``index`` of ``up``: the shard stores shared by all of them, the
         rest (the views' local copy, spooled bodies, an export's spill, Faust's files) its own. Process 0 keeps
         ``data_dir`` itself, so one process and several find the same data (the views' copy is what an embedded
         broker's restart is recovered from, see :mod:`pipeline.kafka.localstate`)."""
         own = self.data_dir if index == 0 else self.data_dir / "workers" / str(index)
         return replace(self, data_dir=own, shards_dir=self.shard_stores_dir, listen_fd=listen_fd,
+                       listen_when_ready=listen_when_ready,
                        own_port=self.process_ports_from + index if self.process_ports_from else None,
                        views_copy=index == 0, process_index=index)
 

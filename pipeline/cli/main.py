@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     wk.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     wk.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     wk.add_argument("--go-fd", type=int, help=argparse.SUPPRESS)
+    wk.add_argument("--listen-when-ready", action="store_true", help=argparse.SUPPRESS)
     wk.set_defaults(func=cmd_worker)
     tp = sub.add_parser("topics", help="manage the topics")
     tp.add_argument("action", choices=["create"])

@@ -159,6 +159,8 @@ class Supervisor:
         go_r, go_w = os.pipe() if index else (-1, -1)
         listen_fd = self.listener.fileno()
         command = [*self.program, "--process", str(index), "--ready-fd", str(ready_w), "--listen-fd", str(listen_fd)]
+        if index or self.first_ready:  # a sibling serves (or will first): accept requests only once ready
+            command.append("--listen-when-ready")
         try:
             # the same process group as `up`: a Ctrl-C in the terminal reaches every process at once
             proc = subprocess.Popen(command + (["--go-fd", str(go_r)] if index else []),

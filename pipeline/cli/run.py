@@ -107,7 +107,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         return
     # one of the processes of `up`
     ready_fd, go_fd = args.ready_fd, args.go_fd
-    run_worker(settings.for_process(args.process, args.listen_fd),
+    run_worker(settings.for_process(args.process, args.listen_fd, args.listen_when_ready),
                (lambda: signal_ready(ready_fd)) if ready_fd is not None else None,
                (lambda: wait_turn(go_fd)) if go_fd is not None else None)
 

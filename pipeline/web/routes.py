@@ -75,7 +75,8 @@ class Console:
     @web.middleware
     async def _until_ready(self, request: web.Request, handler) -> web.StreamResponse:
         """Until the worker has caught up with its views, only health, readiness and metrics answer: the API
-        listens from the start, so a probe gets readiness's reason instead of a refused connection."""
+        listens from the start, so a probe gets readiness's reason instead of a refused connection (of `up`'s
+        processes, on their own ports: the shared port only once ready, see Settings.listen_when_ready)."""
         if request.path in OPEN or self.worker.ready.is_set():
             return await handler(request)
         return web.Response(body=codec.dumps({"error": "The worker is starting; try again shortly."}), status=503,

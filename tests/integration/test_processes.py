@@ -183,6 +183,20 @@ def test_a_process_killed_mid_load_is_started_again_and_the_load_ends_exactly(up
         source.close()
 
 
+def test_a_process_started_again_takes_requests_only_once_it_is_ready(up):
+    """While `up` starts a killed process again, every request on the shared port is answered by a process that
+    is ready: none gets the starting process's 503."""
+    [killed] = [pid for pid, index in ready_pids(up).items() if index == 1]
+    os.kill(killed, signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 120
+    while not (second_process(up) not in (None, killed) and every_process_ready(up)):
+        assert time.monotonic() < deadline, "the killed process did not start again"
+        statuses.append(up.client.op({"operation": "user_info"}).status)
+    statuses += [up.client.op({"operation": "user_info"}).status for _ in range(20)]  # both serve again
+    assert statuses and set(statuses) == {200}, sorted(set(statuses))
+
+
 def second_process(pipeline: WorkerProcess) -> int | None:
     return next((pid for pid, index in ready_pids(pipeline).items() if index == 1), None)
 
