@@ -30,7 +30,7 @@ from .errors import PipelineError
 
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
-_WORDS: dict[str, Any] = {"true": True, "TRUE": True, "false": False, "FALSE": False,
+WORDS: dict[str, Any] = {"true": True, "TRUE": True, "false": False, "FALSE": False,
                           "null": None, "NULL": None, "undefined": None,
                           # NaN is a number in JavaScript but has no JSON form: null is what a reader gets
                           "NaN": None}
@@ -68,8 +68,8 @@ def auto_cast(value: str) -> Any:
     """Harper's ``autoCast`` of one cell."""
     if not value:
         return value
-    if value in _WORDS:
-        return _WORDS[value]
+    if value in WORDS:
+        return WORDS[value]
     first = value[0]
     if first in _NUMERIC_START:
         number = _number(value)
@@ -132,11 +132,11 @@ def type_cell(value: str) -> Any:
 #: cell holds one (and a pattern starting with the literal NUL is searched for fast)
 _JOIN = "\x00"
 #: the first characters of a cell that typing may change (a number, a date, JSON); a cell starting otherwise
-#: changes only if it is one of :data:`_WORDS`
-_SPECIAL_START = _NUMERIC_START | frozenset("{[")
+#: changes only if it is one of :data:`WORDS`
+SPECIAL_START = _NUMERIC_START | frozenset("{[")
 #: what a cell starting specially looks like in the joined column (str.find is a fast search, a regular
 #: expression's character class after NUL tries every cell)
-_SPECIAL_MARKS = tuple(_JOIN + first for first in sorted(_SPECIAL_START))
+_SPECIAL_MARKS = tuple(_JOIN + first for first in sorted(SPECIAL_START))
 #: integers that fit 64 bits, written the one way ``int()`` and Harper agree on (no sign "+", no leading zero)
 _INTS = re.compile(r"(?:\x00-?(?:0|[1-9][0-9]{0,17}))+")
 #: decimal numbers whose whole part float() holds exactly (below 2^53), so float() then int() for the integral
@@ -148,10 +148,6 @@ _BOOLEANS = frozenset(("true", "TRUE", "false", "FALSE"))
 _DIGITS_1_9 = frozenset("123456789")
 #: a mixed column with at most this share of distinct cells is typed once per distinct cell
 _REPEATED = 4
-#: what :mod:`pipeline.parsing.arrow` classifies columns by: the words typing changes, and the first characters
-#: of the other cells it may change
-WORDS = _WORDS
-SPECIAL_START = _SPECIAL_START
 
 
 def _decimal(number: float) -> int | float:
@@ -162,8 +158,8 @@ def _mixed_cell(value: str) -> Any:
     """:func:`type_cell`, with the common cells of a mixed column decided first."""
     if not value:
         return value
-    if value[0] not in _SPECIAL_START:
-        return _WORDS[value] if value in _WORDS else value
+    if value[0] not in SPECIAL_START:
+        return WORDS[value] if value in WORDS else value
     if value[0] in _DIGITS_1_9 and len(value) < 19 and value.isdigit() and value.isascii():
         return int(value)
     return type_cell(value)
@@ -175,7 +171,7 @@ def type_column(cells: Sequence[str]) -> Sequence[Any]:
         return cells
     joined = _JOIN + _JOIN.join(cells)
     if not any(map(joined.__contains__, _SPECIAL_MARKS)):
-        if _WORDS.keys().isdisjoint(cells):
+        if WORDS.keys().isdisjoint(cells):
             return cells  # plain strings (and empty cells) stay as they are
     elif _INTS.fullmatch(joined) is not None:
         return list(map(int, cells))
@@ -185,7 +181,7 @@ def type_column(cells: Sequence[str]) -> Sequence[Any]:
     elif _DIGIT_STRINGS.fullmatch(joined) is not None:  # codes, zip codes: some with a leading zero
         return [cell if cell[0] == "0" and cell != "0" else int(cell) for cell in cells]
     if _BOOLEANS.issuperset(cells):
-        return list(map(_WORDS.__getitem__, cells))
+        return list(map(WORDS.__getitem__, cells))
     distinct = set(cells)
     if len(distinct) * _REPEATED <= len(cells):
         typed = {cell: _mixed_cell(cell) for cell in distinct}
