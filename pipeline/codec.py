@@ -12,7 +12,7 @@ import math
 import operator
 import struct
 from itertools import repeat
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 
@@ -81,6 +81,26 @@ class RowBytes(NamedTuple):
     def record(self) -> dict[str, Any]:
         """The row decoded (without the timestamps)."""
         return loads((b" " if self.exact else b"") + self.head + self.tail)
+
+
+class KeyedRows(NamedTuple):
+    """The rows of a write with their encoded keys, as columns: row ``i`` is ``keys[i]`` and the
+    :class:`RowBytes` ``(heads[i], tails[i], exact[i])``. Columns, not a tuple per row, so that a writer
+    builds the stored keys and values of a whole write with a few C-level maps."""
+
+    keys: list[bytes]
+    heads: list[bytes]
+    tails: list[bytes]
+    exact: bytes  # a byte per row: 1 where RowBytes.exact
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[bytes, RowBytes]]) -> "KeyedRows":
+        pairs = list(rows)
+        return cls([key for key, _ in pairs], [row.head for _, row in pairs], [row.tail for _, row in pairs],
+                   bytes(row.exact for _, row in pairs))
+
+    def row(self, index: int) -> RowBytes:
+        return RowBytes(self.heads[index], self.tails[index], bool(self.exact[index]))
 
 
 def stored_times(created: float, updated: float) -> bytes:

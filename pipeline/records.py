@@ -23,8 +23,6 @@ import io
 import struct
 import sys
 import time
-from functools import partial
-from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, TypeVar
 
@@ -238,13 +236,13 @@ class WriteRows:
         return b"".join((self.MARK, self._COUNT.pack(self.count), lengths.tobytes(), self._exact, *self._parts))
 
     @classmethod
-    def of(cls, records: Iterable[dict[str, Any]], primary_key: str) -> list[tuple[bytes, codec.RowBytes]]:
+    def of(cls, records: Iterable[dict[str, Any]], primary_key: str) -> codec.KeyedRows:
         """Records (their keys normalized) as the rows of a write."""
-        return [(codec.encode_key(record[primary_key]), codec.row_bytes(record, primary_key))
-                for record in records]
+        return codec.KeyedRows.of((codec.encode_key(record[primary_key]), codec.row_bytes(record, primary_key))
+                                  for record in records)
 
     @classmethod
-    def unpack(cls, payload: bytes, primary_key: str) -> list[tuple[bytes, codec.RowBytes]]:
+    def unpack(cls, payload: bytes, primary_key: str) -> codec.KeyedRows:
         """The rows of a payload, in order."""
         if payload[:1] != cls.MARK:
             return cls.of(codec.loads(payload), primary_key)
@@ -255,8 +253,7 @@ class WriteRows:
         if sys.byteorder == "big":
             lengths.byteswap()
         start += 12 * count
-        exact = map(bool, payload[start:start + count])
-        ends = list(accumulate(lengths, initial=start + count))
-        pieces = list(map(payload.__getitem__, map(slice, ends, ends[1:])))
-        rows = map(partial(tuple.__new__, codec.RowBytes), zip(pieces[1::3], pieces[2::3], exact))
-        return list(zip(pieces[0::3], rows))
+        # the pieces cut in one call, by a format of their lengths ("<9s40s61s..."): no slice object per piece
+        pieces = struct.unpack_from("<" + "s".join(map(str, lengths)) + "s", payload, start + count) if count else ()
+        return codec.KeyedRows(list(pieces[0::3]), list(pieces[1::3]), list(pieces[2::3]),
+                               payload[start:start + count])

@@ -46,12 +46,13 @@ from .block import ROWS, BlockRequest, ParsedBlock, ShardRows
 _REFUSED = (b"\x00", b"\xef\xbb\xbf", b"\n\n", b"\n\r\n")
 _NOT_ASCII = re.compile(rb"[\x80-\xff]")
 
-_INT = r"^-?(?:0|[1-9][0-9]{0,17})$"
-#: canonical integers and decimals written as orjson writes the double they are: no trailing zero, at most 15
+#: canonical decimals (and integers) written as orjson writes the double they are: no trailing zero, at most 15
 #: significant digits (so the shortest text of the double is theirs) and not below 1e-4 (orjson writes 1e-6)
 _NUMBER = "^-?(?:0|[1-9][0-9]{0,17}|" + "|".join(
     f"[1-9][0-9]{{0,{whole}}}\\.(?:[0-9]{{0,{13 - whole}}}[1-9])" for whole in range(14)) + \
     "|0\\.0{0,3}[1-9](?:[0-9]{0,12}[1-9])?)$"
+#: the most digits of a canonical integer
+_INT_DIGITS = 18
 #: the first bytes of a cell that typing may change
 _SPECIAL_FIRST = pa.array(sorted(first.encode() for first in SPECIAL_START), pa.binary())
 _WORD_CELLS = pa.array(list(WORDS), pa.string())
@@ -225,6 +226,23 @@ def _quoted(cells: pa.Array, context: _Context) -> pa.Array:
     return pc.binary_join_element_wise(quote, _escaped(cells, context), quote, b"")
 
 
+def _numbers(cells: pa.Array, integers: bool = False) -> pa.Array:
+    """Which cells are canonical numbers (:data:`_NUMBER`), whose JSON is their own text (``-0`` aside); with
+    ``integers``, only integers: at most :data:`_INT_DIGITS` digits, no leading zero.
+
+    A column without a decimal point is classified with character-class kernels: pyarrow compiles a pattern
+    on every call, and compiling :data:`_NUMBER` cost as much as running it on a block's column.
+    """
+    if not integers and pc.any(pc.match_substring(cells, ".")).as_py():
+        return pc.match_substring_regex(cells, _NUMBER)
+    negative = pc.starts_with(cells, "-")
+    unsigned = pc.if_else(negative, pc.utf8_slice_codeunits(cells, 1), cells) if pc.any(negative).as_py() \
+        else cells
+    length = pc.binary_length(unsigned)
+    return pc.and_(pc.and_(pc.ascii_is_decimal(unsigned), pc.less_equal(length, _INT_DIGITS)),
+                   pc.or_(pc.invert(pc.starts_with(unsigned, "0")), pc.equal(length, 1)))
+
+
 def _number_json(cells: pa.Array) -> pa.Array:
     """Canonical numbers' text as their JSON: only ``-0`` is written otherwise."""
     if pc.any(pc.equal(cells, "-0")).as_py():
@@ -272,7 +290,7 @@ def _json(cells: pa.Array, context: _Context) -> _Json:
                 [orjson.dumps(value)[1:-1] for value in typed], pa.binary())), True)
     unsure = None
     if any_special:
-        numbers = pc.match_substring_regex(cells, _NUMBER)
+        numbers = _numbers(cells)
         if pc.all(numbers).as_py():  # no control character nor odd digit either
             return _Json(_number_json(cells), False)
         # digit codes: a leading zero keeps them strings
@@ -312,7 +330,7 @@ def _dumps(value: Any) -> bytes:
 def _keys(cells: pa.Array, context: _Context) -> tuple[pa.Array, _Json]:
     """The encoded keys (:func:`pipeline.codec.encode_keys` of the normalized typed cells) and their JSON."""
     first = pc.binary_slice(cells.cast(pa.binary()), 0, 1)
-    if pc.all(pc.match_substring_regex(cells, _INT)).as_py():
+    if pc.all(_numbers(cells, integers=True)).as_py():
         values = pc.cast(cells, pa.int64()).to_numpy()
         if np.abs(values).max() <= _EXACT_FLOATS:
             return _number_keys(values), _Json(_number_json(cells), False)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from .. import codec
-from ..codec import RowBytes
+from ..codec import KeyedRows
 
 
 @dataclass
@@ -75,9 +75,9 @@ class Store(abc.ABC):
     # ---- commands ---------------------------------------------------------------
     @abc.abstractmethod
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
-                    rows: Sequence[tuple[bytes, RowBytes]], txn_time: float, keep_keys: bool = False,
+                    rows: KeyedRows, txn_time: float, keep_keys: bool = False,
                     job: tuple[str, int] | None = None) -> Result:
-        """insert / update / upsert ``rows`` (encoded keys and rows, :class:`pipeline.records.WriteRows`);
+        """insert / update / upsert ``rows`` (encoded keys and rows, :meth:`pipeline.records.WriteRows.unpack`);
         ``job``: (job id, sequence number) of the command."""
 
     @abc.abstractmethod

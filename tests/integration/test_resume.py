@@ -53,7 +53,7 @@ def commands_of(settings, job_id: str) -> list[tuple[int, int]]:
 
 
 def shard_of(command: dict, shards: int) -> int:
-    key, _ = WriteRows.unpack(command["payload"], command["primary_key"])[0]
+    key = WriteRows.unpack(command["payload"], command["primary_key"]).keys[0]
     return routing.shard_of(routing.table_crc(command["database"], command["table"]), key, shards)
 
 

@@ -155,3 +155,27 @@ def test_a_block_of_few_rows_goes_the_csv_module_way(monkeypatch):
     assert arrow_block(_request(data, header, ",", None)) is None
     rows = b"".join(f"{i},x\n".encode() for i in range(256))
     assert arrow_block(_request(rows, ("id", "name"), ",", None)) is not None
+
+
+#: canonical integers, as the path's number pattern (``arrow._NUMBER``) takes them
+_CANONICAL_INT = r"^-?(?:0|[1-9][0-9]{0,17})$"
+
+
+def test_the_integer_kernels_take_exactly_the_canonical_integers():
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = random.Random(17)
+    cells = NUMBERS + ["", "-", ".", "-.5", "0.0001", "0.00001", "0.00010", "-0.0"]
+    for n in range(1, 22):
+        cells += ["".join(rng.choice("0123456789" * 3 + "-.0+e x١") for _ in range(n)) for _ in range(300)]
+        cells += [rng.choice(["", "-"]) + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, n)))
+                  + rng.choice(["", ".", "."]) + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, n)))
+                  for _ in range(300)]
+        cells += ["1" + "0" * n, "0." + "0" * n + "1", "0.000" + "1" * n, "1." + "1" * n, "1" * n + ".5", "-" + "9" * n]
+    column = pa.array(cells, pa.string())
+    expected = pc.match_substring_regex(column, _CANONICAL_INT).to_pylist()
+    assert arrow._numbers(column, integers=True).to_pylist() == expected
+    assert sum(expected) > 1000
+    no_dot = pc.filter(column, pc.invert(pc.match_substring(column, ".")))  # classified by the kernels
+    assert arrow._numbers(no_dot).to_pylist() == pc.match_substring_regex(no_dot, arrow._NUMBER).to_pylist()

@@ -53,9 +53,10 @@ def _rows(parsed: ParsedBlock) -> list[dict]:
     for shard, rows in parsed.shards.items():
         packed = WriteRows()
         packed.extend(rows.count, rows.lengths, rows.exact, rows.data)
-        for index, (key, row) in zip(rows.rows, WriteRows.unpack(packed.payload(), "id")):
+        unpacked = WriteRows.unpack(packed.payload(), "id")
+        for at, (index, key) in enumerate(zip(rows.rows, unpacked.keys)):
             assert shard_of(TABLE, key, SHARDS) == shard
-            found[index] = row.record()
+            found[index] = unpacked.row(at).record()
     return [found[index] for index in range(parsed.count)]
 
 

@@ -132,7 +132,8 @@ def test_rows_are_stored_in_the_exports_canonical_order_and_new_ones_as_the_spli
     rows = WriteRows.of([{"name": "a", "id": 1, "Zed": {"y": 1, "x": [2]}, "__createdtime__": 5},
                          {"id": 2, "big": 123456789012345678901234567890}], "id")
     encoder = WriteRows()
-    for key, row in rows:
+    for index, key in enumerate(rows.keys):
+        row = rows.row(index)
         encoder.add(key, row, len(row.head) + len(row.tail))
     payload = encoder.payload()
     assert WriteRows.unpack(payload, "id") == rows
