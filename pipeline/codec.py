@@ -12,7 +12,7 @@ import math
 import operator
 import struct
 from itertools import repeat
-from typing import Any, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 
@@ -103,6 +103,12 @@ def _order(names: tuple[str, ...], primary_key: str) -> tuple[str, ...]:
         order = _ORDERS[names, primary_key] = tuple(sorted(
             name for name in names if name != primary_key and name not in _TIMES))
     return order
+
+
+def stored_names(names: Iterable[str], primary_key: str) -> list[str]:
+    """The members of a row with the attributes ``names``, in the order a shard stores them (the order
+    :func:`row_bytes` gives, the timestamps spliced in): the key, the two timestamps, the rest sorted."""
+    return [primary_key, *_TIMES, *_order(tuple(names), primary_key)]
 
 
 _SORTED = _OPTS | orjson.OPT_SORT_KEYS
