@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from harness import StopsAfter
 from pipeline import codec
 from pipeline.query.dml import DmlSpec
 from pipeline.records import ShardCommand, WriteRows
@@ -148,28 +149,12 @@ def test_a_store_without_the_marker_decodes_as_before_and_is_never_marked_while_
     assert as_pairs(scanned(store)) == projected(store)
 
 
-class _StopsAfter:
-    """A store's database that stops (as a killed worker does) before its ``writes``-th write."""
-
-    def __init__(self, db, writes: int) -> None:
-        self._db, self._writes = db, writes
-
-    def write(self, batch) -> None:
-        self._writes -= 1
-        if self._writes == 0:
-            raise KeyboardInterrupt("killed")
-        self._db.write(batch)
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-
 def test_a_drop_of_an_attribute_stopped_halfway_leaves_the_rows_marked_mixed(tmp_path, monkeypatch):
     monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)
     store = ShardStore(tmp_path / "s")
     declared(store, 0, dogs(*range(10)))
     real = store.db
-    store.db = _StopsAfter(real, 2)  # one chunk of three rewritten, then the worker dies
+    store.db = StopsAfter(real, 2)  # one chunk of three rewritten, then the worker dies
     with pytest.raises(KeyboardInterrupt):
         store.drop_attribute(1, "dev", "dog", "size")
     real.close()
