@@ -52,7 +52,8 @@ def store(tmp_path):
     store.close()
 
 
-def test_rows_declared_with_the_same_members_mark_the_table_and_a_scan_of_them_passes_the_stored_bytes(tmp_path, monkeypatch):
+def test_rows_declared_with_the_same_members_mark_the_table_and_a_scan_of_them_passes_the_stored_bytes(tmp_path,
+                                                                                                    monkeypatch):
     store = ShardStore(tmp_path / "s")
     declared(store, 0, dogs(1, 2, 3))
     assert store.shared_names("dev", "dog") == NAMES
@@ -112,7 +113,8 @@ def test_each_write_keeps_narrows_or_clears_the_marker_and_the_scan_answers_as_f
     for names in (NAMES, NAMES[:4]):
         assert as_pairs(scanned(store, names)) == projected(store, names)
     if marker is not None:  # the marker is true: every row has exactly its names, in order
-        assert all([name for name, _ in row] == marker for row in as_pairs([r for _, r in store.scan_raw("dev", "dog")]))
+        stored = as_pairs([raw for _, raw in store.scan_raw("dev", "dog")])
+        assert all([name for name, _ in row] == marker for row in stored)
 
 
 def test_a_dropped_table_is_marked_again_by_its_next_declared_write(store):
