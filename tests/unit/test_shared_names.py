@@ -12,6 +12,7 @@ import pytest
 
 from harness import StopsAfter
 from pipeline import codec
+from pipeline.parsing.block import ROWS, BlockRequest, parse_block
 from pipeline.query.dml import DmlSpec
 from pipeline.records import ShardCommand, WriteRows
 from pipeline.shard.apply import apply_to_store
@@ -173,3 +174,15 @@ def test_a_command_written_before_names_existed_decodes_without_them():
     assert ShardCommand.decode(command.encode()).names == NAMES
     old = ShardCommand("WRITE_BATCH", "job", "dev", "dog", payload=b"[]", reply_partition=2).encode()[:-1]
     assert ShardCommand.decode(old).names is None and ShardCommand.decode(old).reply_partition == 2
+
+
+@pytest.mark.parametrize("lines, uniform", [
+    (["1,a,2"] + [f"{i},b,3" for i in range(2, 300)], True),  # Arrow's block: every row has the header
+    (["1,a,2", "2,b,3"], True),  # the csv module's block (few lines)
+    (["1,a,2", "2,b"], False),  # a short row lacks an attribute
+    (["1,a,2", "2,b,3,4"], False),  # extra cells: __parsed_extra
+])
+def test_a_parsed_block_says_whether_every_row_has_the_header(lines, uniform):
+    data = ("\n".join(lines) + "\n").encode()
+    parsed = parse_block(BlockRequest(data, 1, ("id", "name", "size"), ",", None, 1 << 20, "id", 7, 4))
+    assert parsed.kind == ROWS and parsed.uniform is uniform
