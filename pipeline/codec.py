@@ -125,6 +125,12 @@ def _order(names: tuple[str, ...], primary_key: str) -> tuple[str, ...]:
     return order
 
 
+def stored_names(names: Iterable[str], primary_key: str) -> list[str]:
+    """The members of a row with the attributes ``names``, in the order a shard stores them (the order
+    :func:`row_bytes` gives, the timestamps spliced in): the key, the two timestamps, the rest sorted."""
+    return [primary_key, *_TIMES, *_order(tuple(names), primary_key)]
+
+
 _SORTED = _OPTS | orjson.OPT_SORT_KEYS
 _KEY_NAMES: dict[str, bytes] = {}
 _tuple_new = tuple.__new__  # builds a RowBytes without its Python-level __new__

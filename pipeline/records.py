@@ -94,6 +94,10 @@ class ShardCommand(AvroRecord):
     #: the partition of ``export-results`` the requester reads (:class:`pipeline.kafka.replies.Replies`), where
     #: the shard replies; None: the request id's partition (a command written before the field existed)
     reply_partition: int | None = None
+    #: WRITE_BATCH: the members every row of the command has, in the order the shard stores them
+    #: (:func:`pipeline.codec.stored_names`); None: not declared, the rows may differ. The store keeps from it
+    #: whether every row of a table has the same names, so a scan of those names passes the rows undecoded.
+    names: list[str] | None = None
 
     @classmethod
     def epoch(cls, name: bytes) -> "ShardCommand":
@@ -204,12 +208,21 @@ class WriteRows:
     MARK = b"\x02"
     _COUNT = struct.Struct("<I")
 
-    def __init__(self) -> None:
+    def __init__(self, names: list[str] | None = None) -> None:
         self.count = 0
         self.size = 0  # bytes of the rows and keys
+        #: the names every row added has (:attr:`ShardCommand.names`), as :meth:`expect` was told; None: unknown
+        self.names = names
         self._lengths = array.array("I")  # of the key, head and tail of each row
         self._exact = bytearray()
         self._parts: list[bytes] = []  # the keys, heads and tails, or runs of them packed already
+
+    def expect(self, names: list[str] | None) -> None:
+        """The rows added from now on have the members ``names`` (None: not known)."""
+        if not self.count:
+            self.names = names
+        elif self.names != names:
+            self.names = None
 
     def add(self, key: bytes, row: codec.RowBytes, size: int) -> None:
         """One row; ``size``: its bytes (head and tail)."""

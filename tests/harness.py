@@ -408,3 +408,19 @@ def unread_stdin(pid: int) -> int:
         return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"), "little")
     finally:
         os.close(fd)
+
+
+class StopsAfter:
+    """A shard store's database that stops (as a killed worker does) before its ``writes``-th write."""
+
+    def __init__(self, db, writes: int) -> None:
+        self._db, self._writes = db, writes
+
+    def write(self, batch) -> None:
+        self._writes -= 1
+        if self._writes == 0:
+            raise KeyboardInterrupt("killed")
+        self._db.write(batch)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)

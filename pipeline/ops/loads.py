@@ -212,7 +212,7 @@ class _Run:
             if parsed.records is not None:
                 await self.splitter.add(parsed.records[start:stop])
             else:
-                await self.splitter.add_packed(parsed.shards, start, stop)
+                await self.splitter.add_packed(parsed.shards, start, stop, parsed.names if parsed.uniform else None)
             self.source.block_done(block, *_point_after(block, parsed, start, stop), finished=stop == parsed.count)
             await self.sent(stop - start)
             if stop == parsed.count:

@@ -136,7 +136,8 @@ def _parse(request: BlockRequest) -> ParsedBlock:
     tail_lengths = pc.binary_length(rows).to_numpy(zero_copy_only=False) - key_lengths - head_lengths
     if int(head_lengths.max()) + int(tail_lengths.max()) > request.max_record_bytes:
         raise _Declined  # the splitter names the row too large
-    parsed = ParsedBlock(ROWS, count, header, offsets=array.array("I", ends.astype(np.uint32).tobytes()),
+    parsed = ParsedBlock(ROWS, count, header, uniform=True,
+                         offsets=array.array("I", ends.astype(np.uint32).tobytes()),
                          lines=array.array("I", lines.astype(np.uint32).tobytes()), encoding=encoding, decided_line=decided_line)
     lengths = np.stack((key_lengths, head_lengths, tail_lengths), axis=1).astype(np.uint32)
     parsed.shards = _by_shard(shards_of(request.table, keys.to_pylist(), request.shards),

@@ -76,6 +76,8 @@ class ParsedBlock:
     count: int = 0
     #: the attributes its records have, in the order they come
     names: tuple[str, ...] = ()
+    #: every record has exactly ``names`` (no short row, no extra cells)
+    uniform: bool = False
     shards: dict[int, ShardRows] = field(default_factory=dict)
     records: list[dict[str, Any]] | None = None
     #: after each record, the bytes and lines of the block read (see BlockRecords)
@@ -126,6 +128,7 @@ def csv_block(request: BlockRequest) -> ParsedBlock:
         parsed.kind, parsed.records = RECORDS, records  # the splitter names the row too large
         return parsed
     parsed.shards = _by_shard(codec.encode_keys(values), rows, request.table, request.shards)
+    parsed.uniform = min(map(len, records)) == len(read.names)
     return parsed
 
 

@@ -26,7 +26,7 @@ def apply_to_store(store: Store, offset: int, command: ShardCommand) -> Result |
             return store.delete_keys(offset, database, table, codec.loads(command.payload), job=job)
         return store.write_batch(offset, database, table, command.primary_key, command.action,
                                  WriteRows.unpack(command.payload, command.primary_key), command.txn_time,
-                                 keep_keys=bool(command.reply), job=job)
+                                 keep_keys=bool(command.reply), job=job, names=command.names)
     if kind in ("SQL_UPDATE", "SQL_DELETE"):
         return _apply_dml(store, offset, command)
     if kind == "DELETE_BEFORE":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from rocksdict import BlockBasedOptions, Cache, Checkpoint, Options, Rdict, WriteBatch, WriteBufferManager
 
@@ -33,6 +33,9 @@ _RESULT = b"\x00result/"
 _JOB = b"\x00job/"
 _APPLIED = b"\x00applied/"
 _TALLY = b"\x00tally/"
+#: per table, the members every row of it has (ShardStore.shared_names), or _MIXED
+_NAMES = b"\x00names/"
+_MIXED = b""
 _DATA = b"d"
 _SEP = b"\x00"
 
@@ -69,6 +72,10 @@ def _applied_key(job_id: str, seq: int) -> bytes:
 
 def table_prefix(database: str, table: str) -> bytes:
     return _DATA + database.encode() + _SEP + table.encode() + _SEP
+
+
+def _names_key(database: str, table: str) -> bytes:
+    return _NAMES + database.encode() + _SEP + table.encode()
 
 
 class ShardStore(Store):
@@ -123,13 +130,15 @@ class ShardStore(Store):
     # ---- commands ---------------------------------------------------------------
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
                     rows: KeyedRows, txn_time: float, keep_keys: bool = False,
-                    job: tuple[str, int] | None = None) -> Result:
+                    job: tuple[str, int] | None = None, names: Sequence[str] | None = None) -> Result:
         """insert / update / upsert ``rows`` (their keys normalized by the splitter).
 
         A row new to the store is stored as the splitter encoded it, the two
         timestamps spliced in; only a row merged into one stored (update,
         upsert) is decoded and encoded again. ``job``: (job id, sequence
-        number) of the command, recorded with it.
+        number) of the command, recorded with it. ``names``: the members every
+        row has, if the command declares them; the table's marker of
+        :meth:`shared_names` follows, in the same write.
         """
         prefix = table_prefix(database, table)
         keys = list(map(prefix.__add__, rows.keys))
@@ -147,6 +156,12 @@ class ShardStore(Store):
         else:
             self._write_rows(batch, keys, dict(zip(keys, present)), rows, primary_key, action, txn_time, times,
                              result, keep_keys)
+        if result.written:
+            marker = _names_key(database, table)
+            before = self.db.get(marker)
+            after = self._names_after_write(prefix, before, names, action != "update" and None in present)
+            if after != before:
+                batch.put(marker, after)
         self._commit(batch, offset, result, keep_result=True, job=job)
         return result
 
@@ -174,6 +189,26 @@ class ShardStore(Store):
             result.written += 1
             if keep_keys:
                 result.written_keys.append(codec.decode_key(rows.keys[index]))
+
+    def _names_after_write(self, prefix: bytes, before: bytes | None, names: Sequence[str] | None,
+                           fresh: bool) -> bytes:
+        """A table's names marker after a write of rows declared to have ``names`` (None: undeclared) that wrote
+        some; ``fresh``: some were new rows (stored with ``names`` alone), the others were merged into stored
+        ones (which then have the stored names and ``names``).
+
+        No marker (a table this store never wrote with one, or dropped) is
+        known only where the table has no row.
+        """
+        if names is None or before == _MIXED:
+            return _MIXED
+        declared = codec.dumps(list(names))
+        if before is None:
+            it = self.db.iter()
+            it.seek(prefix)
+            return declared if not (it.valid() and it.key().startswith(prefix)) else _MIXED
+        if before == declared or (not fresh and set(names) <= set(codec.loads(before))):
+            return before
+        return _MIXED
 
     def delete_keys(self, offset: int, database: str, table: str, keys: list[Any],
                     job: tuple[str, int] | None = None) -> Result:
@@ -227,6 +262,7 @@ class ShardStore(Store):
         prefix = table_prefix(database, table)
         batch = WriteBatch(raw_mode=True)
         batch.delete_range(prefix, prefix[:-1] + b"\x01")
+        batch.delete(_names_key(database, table))
         result = Result()
         self._commit(batch, offset, result, keep_result=True)
         return result
@@ -237,8 +273,19 @@ class ShardStore(Store):
         Only the last write records the offset; the earlier ones are safe to
         apply again (removing an attribute twice removes it once), so a worker
         that stops halfway replays the command from the start.
+
+        Where every row had the same members (:meth:`shared_names`), they now
+        all lack ``attribute``: the last write narrows the marker, the earlier
+        ones mark the rows mixed (as a stop between them leaves them).
         """
         prefix = table_prefix(database, table)
+        marker = _names_key(database, table)
+        shared = self.db.get(marker)
+        narrowed = None
+        if shared:
+            names = codec.loads(shared)
+            if attribute in names:
+                narrowed = codec.dumps([name for name in names if name != attribute])
         result = Result()
         batch = WriteBatch(raw_mode=True)
         pending = 0
@@ -250,8 +297,12 @@ class ShardStore(Store):
             result.written += 1
             pending += 1
             if pending >= REWRITE_CHUNK:
+                if narrowed is not None:
+                    batch.put(marker, _MIXED)
                 self.db.write(batch)
                 batch, pending = WriteBatch(raw_mode=True), 0
+        if narrowed is not None:
+            batch.put(marker, narrowed)
         result.parsed = result.written
         self._commit(batch, offset, result, keep_result=False)
         return result
@@ -282,6 +333,10 @@ class ShardStore(Store):
         self._commit(WriteBatch(raw_mode=True), offset, Result(), keep_result=False)
 
     # ---- reads ------------------------------------------------------------------
+    def shared_names(self, database: str, table: str) -> list[str] | None:
+        value = self.db.get(_names_key(database, table))
+        return codec.loads(value) if value else None
+
     def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
         """As :meth:`scan`, the records as stored (JSON bytes), for scans that pass them on undecoded."""
         prefix = table_prefix(database, table)

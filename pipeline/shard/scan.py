@@ -30,13 +30,18 @@ def matching_rows(store: Store, spec: dict[str, Any],
                   predicate: Predicate | None) -> Iterator[tuple[bytes, bytes]]:
     """The rows of one shard that a scan asks for, in key order, as stored (decoded only to be filtered), or
     projected on the scan's ``attributes`` if it names them (a row stored with exactly those passes as stored).
+
+    Where the store knows that every row of the table has exactly those
+    attributes in their order (:meth:`Store.shared_names`: an export of ``*``
+    of a table loaded from one CSV header), no row is decoded to be projected.
     """
     database, table = spec["database"], spec["table"]
     if spec.get("keys") is not None:
         rows = store.get_many_raw(database, table, spec["keys"])
     else:
         rows = store.scan_raw(database, table)
-    project = Projection(spec["attributes"]) if spec.get("attributes") is not None else None
+    names = spec.get("attributes")
+    project = None if names is None or names == store.shared_names(database, table) else Projection(names)
     if predicate is None and project is None:
         yield from rows
         return

@@ -72,6 +72,8 @@ class Splitter:
         # each shard's partial command: its rows encoded into one growing buffer (not one object per row:
         # hundreds of thousands of small buffers fragment the heap), and their count
         self._buffers = [WriteRows() for _ in range(shards)]
+        #: the members of the rows being added (:attr:`ShardCommand.names`), None where they differ
+        self._names: list[str] | None = None
         #: the hash of the table's part of a record's shard (pipeline.shard.routing)
         self.table_crc = table_crc(table.database, table.name)
         self._keys = KeyGenerator(job_id, resume["last_key"] if resume else None)
@@ -88,6 +90,9 @@ class Splitter:
                     raise MissingKey(f"record {number} of the update has no value for its primary key '{pk}'")
                 value = self._keys()
             record[pk] = codec.normalize_key(value)  # raises InvalidKey
+        if records:
+            first = records[0].keys()
+            self._expect(first if all(map(first.__eq__, map(dict.keys, records))) else None)
         # the bytes the shards store, encoded once, their encoded keys and shards (routing.shards_of())
         rows = codec.rows_bytes(records, pk)
         values = list(map(itemgetter(pk), records))
@@ -105,9 +110,12 @@ class Splitter:
             if buffer.count >= self.batch_size:
                 await self._flush(shard)
 
-    async def add_packed(self, shards: dict[int, "ShardRows"], first: int, stop: int) -> None:
+    async def add_packed(self, shards: dict[int, "ShardRows"], first: int, stop: int,
+                         names: Iterable[str] | None = None) -> None:
         """Rows ``first`` to ``stop`` of a block a parse process encoded and routed (:mod:`pipeline.parsing.block`):
-        each shard's share appended to its command in a few slices, cut where :meth:`add` would cut."""
+        each shard's share appended to its command in a few slices, cut where :meth:`add` would cut. ``names``:
+        the attributes every row of the block has, if they all have the same."""
+        self._expect(names)
         for shard, rows in shards.items():
             ends = rows.ends
             start, end = bisect.bisect_left(rows.rows, first), bisect.bisect_left(rows.rows, stop)
@@ -151,17 +159,24 @@ class Splitter:
         """Send what is buffered, wait until the broker has every command; return commands per shard."""
         return (await self.checkpoint())["commands"]
 
-    async def _flush(self, shard: int) -> None:
-        payload = self._buffers[shard].payload()
-        self._buffers[shard] = WriteRows()
-        await self._send(shard, "WRITE_BATCH", payload)
+    def _expect(self, names: Iterable[str] | None) -> None:
+        """The rows added next have the attributes ``names`` (None: not all the same): each command declares
+        the members its rows share (:attr:`ShardCommand.names`)."""
+        self._names = None if names is None else codec.stored_names(names, self.table.primary_key)
+        for buffer in self._buffers:
+            buffer.expect(self._names)
 
-    async def _send(self, shard: int, kind: str, payload: bytes) -> None:
+    async def _flush(self, shard: int) -> None:
+        rows = self._buffers[shard]
+        self._buffers[shard] = WriteRows(self._names)
+        await self._send(shard, "WRITE_BATCH", rows.payload(), rows.names)
+
+    async def _send(self, shard: int, kind: str, payload: bytes, names: list[str] | None = None) -> None:
         record = ShardCommand(kind, self.job_id, self.table.database, self.table.name, seq=self.commands[shard],
                               primary_key=self.table.primary_key,
                               action=self.action if kind == "WRITE_BATCH" else None, payload=payload,
                               reply="keys" if self.reply_partition is not None else None,
-                              reply_partition=self.reply_partition)
+                              reply_partition=self.reply_partition, names=names)
         self.commands[shard] += 1
         self._in_flight.append((await self.bus.send_record(record, key=str(shard).encode(), partition=shard),
                                 len(payload)))

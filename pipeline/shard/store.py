@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .. import codec
 from ..codec import KeyedRows
@@ -76,9 +76,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def write_batch(self, offset: int, database: str, table: str, primary_key: str, action: str,
                     rows: KeyedRows, txn_time: float, keep_keys: bool = False,
-                    job: tuple[str, int] | None = None) -> Result:
+                    job: tuple[str, int] | None = None, names: Sequence[str] | None = None) -> Result:
         """insert / update / upsert ``rows`` (encoded keys and rows, :meth:`pipeline.records.WriteRows.unpack`);
-        ``job``: (job id, sequence number) of the command."""
+        ``job``: (job id, sequence number) of the command; ``names``: the members every row has, in stored order,
+        if the command declares them (:attr:`pipeline.records.ShardCommand.names`)."""
 
     @abc.abstractmethod
     def delete_keys(self, offset: int, database: str, table: str, keys: list[Any],
@@ -98,6 +99,11 @@ class Store(abc.ABC):
         """Remove ``attribute`` from every record of the table that has it."""
 
     # ---- reads ------------------------------------------------------------------
+    @abc.abstractmethod
+    def shared_names(self, database: str, table: str) -> list[str] | None:
+        """The members every stored row of the table has, in their stored order, where the store knows that
+        they all have the same (None: they may differ). A scan of exactly these passes the rows as stored."""
+
     @abc.abstractmethod
     def scan_raw(self, database: str, table: str) -> Iterator[tuple[bytes, bytes]]:
         """Every record of the table, in key order, as stored: (encoded key, JSON bytes)."""

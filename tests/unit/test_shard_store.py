@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness import StopsAfter
 from pipeline import codec
 from pipeline.records import ShardCommand, WriteRows
 from pipeline.shard.apply import apply_to_store
@@ -91,22 +92,6 @@ def test_dropping_an_attribute_rewrites_the_records_that_have_it_in_bounded_writ
     assert [r for _, r in store.scan("dev", "dog")] == rows
 
 
-class _StopsAfter:
-    """A store's database that stops (as a killed worker does) before its ``writes``-th write."""
-
-    def __init__(self, db, writes: int) -> None:
-        self._db, self._writes = db, writes
-
-    def write(self, batch) -> None:
-        self._writes -= 1
-        if self._writes == 0:
-            raise KeyboardInterrupt("killed")
-        self._db.write(batch)
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-
 def test_delete_before_deletes_in_bounded_writes_and_a_replay_after_a_stop_counts_each_record_once(tmp_path,
                                                                                                  monkeypatch):
     monkeypatch.setattr("pipeline.shard.rocksdb.REWRITE_CHUNK", 3)  # several writes for 10 records
@@ -115,7 +100,7 @@ def test_delete_before_deletes_in_bounded_writes_and_a_replay_after_a_stop_count
     store.write_batch(1, "dev", "dog", "id", "insert", WriteRows.of([{"id": i} for i in range(10, 14)], "id"), 5.0)
     command = ShardCommand("DELETE_BEFORE", "job-d", "dev", "dog", before=2.0)
     real = store.db
-    store.db = _StopsAfter(real, 3)  # two chunks of three written, then the worker dies
+    store.db = StopsAfter(real, 3)  # two chunks of three written, then the worker dies
     with pytest.raises(KeyboardInterrupt):
         apply_to_store(store, 2, command)
     real.close()
