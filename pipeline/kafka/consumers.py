@@ -47,19 +47,6 @@ async def assigned_consumer(bus: Bus, name: str, start: str | int, partitions: S
     return consumer, parts
 
 
-async def offsets_reader(bus: Bus) -> AIOKafkaConsumer:
-    """A started consumer that reads no records, only where partitions end (ListOffsets).
-
-    Not the reading consumer itself: a broker answers one connection's requests in order, so a
-    ListOffsets sent where a fetch waits for data waits out that fetch (100 ms a catch-up of an idle
-    view, which every load's start and every get_job paid).
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bus.settings.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False)
-    await consumer.start()
-    return consumer
-
-
 async def stop_reading(task: asyncio.Task | None, consumer: AIOKafkaConsumer | None) -> None:
     """Stop a background reader: cancel its task, then close its consumer."""
     if task is not None:

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from .. import codec
 from .bus import Bus
-from .consumers import assigned_consumer, offsets_reader, stop_reading
+from .consumers import assigned_consumer, stop_reading
 from .localstate import LocalState
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ class LogView:
         self._apply = fold
         self._state = state
         self._consumer: AIOKafkaConsumer | None = None
-        self._ends: AIOKafkaConsumer | None = None  # asks where the topic ends (see offsets_reader)
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
@@ -78,14 +77,13 @@ class LogView:
 
     async def start(self) -> None:
         self._consumer, parts = await assigned_consumer(self.bus, self.name, "beginning", fetch_max_wait_ms=100)
-        self._ends = await offsets_reader(self.bus)
         self._parts = parts
-        ends = await self._ends.end_offsets(parts)
+        ends = await self._consumer.end_offsets(parts)
         self._positions = {tp: 0 for tp in parts}
         if self._state is not None and not any(ends.values()):
             self.republished = await self._republish()
             if self.republished:
-                ends = await self._ends.end_offsets(parts)  # ready once the copy has come back
+                ends = await self._consumer.end_offsets(parts)  # ready once the copy has come back
         self._task = asyncio.create_task(self._run(ends), name=f"logview-{self.name}")
         self._task.add_done_callback(self._stopped)
 
@@ -112,8 +110,6 @@ class LogView:
 
     async def stop(self) -> None:
         await stop_reading(self._task, self._consumer)
-        if self._ends is not None:
-            await self._ends.stop()
 
     async def ready(self) -> None:
         """Wait until everything that was in the topic at start has been folded."""
@@ -147,8 +143,8 @@ class LogView:
         A worker calls this before it acts on what another worker may have just
         written (a table created through another worker's API).
         """
-        assert self._ends is not None
-        end = LogEnd(await self._ends.end_offsets(self._parts))
+        assert self._consumer is not None
+        end = LogEnd(await self._consumer.end_offsets(self._parts))
         await self.wait_for(lambda: end.reached(self._positions, self._highwater), timeout)
 
     async def _notify(self) -> None:
