@@ -9,6 +9,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from ..config import MAX_MESSAGE_BYTES, Settings
 from ..records import AvroRecord
+from .exceptions import BusStopped
 
 
 class Bus:
@@ -17,11 +18,13 @@ class Bus:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._stopped = False
 
     def topic(self, name: str) -> str:
         return self.settings.topic_prefix + name
 
     async def start(self) -> None:
+        self._stopped = False
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap_servers,
             acks="all",
@@ -33,9 +36,10 @@ class Bus:
         await self._producer.start()
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        # gone for new sends at once: what is queued is still delivered while the producer stops
+        producer, self._producer, self._stopped = self._producer, None, True
+        if producer is not None:
+            await producer.stop()
 
     async def flush(self) -> None:
         """Wait until every message queued so far is delivered."""
@@ -44,6 +48,8 @@ class Bus:
 
     @property
     def producer(self) -> AIOKafkaProducer:
+        if self._producer is None and self._stopped:
+            raise BusStopped("the worker stopped its producer")
         assert self._producer is not None, "Bus.start() first"
         return self._producer
 

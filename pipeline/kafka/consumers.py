@@ -6,7 +6,10 @@ of the compacted topics (every worker folds all of ``catalog``, ``auth`` and
 new owner, the CLI following a job. Each is a consumer without a group,
 assigned to the partitions it reads and placed at a position: the
 beginning, the end as of now (pinned before anything else is produced), or
-an offset.
+an offset. The embedded broker answers "the end" up to one batch short
+(see :class:`~pipeline.kafka.logview.LogEnd`): a reader placed there may
+first read the tail of a batch written before, which every such reader
+filters out by key.
 """
 from __future__ import annotations
 

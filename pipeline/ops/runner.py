@@ -163,7 +163,11 @@ class JobRunner:
                 try:
                     await self.intake.run(delivery)
                     ended = True
-                except Exception:  # noqa: BLE001
+                except Exception as err:  # noqa: BLE001
+                    if self._stopping:  # not tried again here: the worker that gets its partition resumes it
+                        log.info("a job could not end while its worker stopped; it resumes elsewhere",
+                                 extra={"job_id": delivery.job_id, "error": repr(err)})
+                        break
                     log.exception("a job could not be run or ended; it is tried again",
                                   extra={"job_id": delivery.job_id, "retry_in_s": delay})
                     await asyncio.sleep(delay)

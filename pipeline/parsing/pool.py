@@ -79,7 +79,11 @@ class _Process:
             log.error("parse process died", extra={"pid": self.process.pid, "code": code})
         while self.waiting:
             waiting = self.waiting.popleft()
-            if not waiting.done():
+            if waiting.done():
+                continue
+            if self.stopping:  # the worker stops: its jobs resume elsewhere, and a block sent by one whose
+                waiting.cancel()  # cancel came mid-send has nobody to take a failure (it was logged unretrieved)
+            else:
                 waiting.set_exception(ParseProcessDied(
                     f"the parse process (pid {self.process.pid}) {how} while it parsed this load's rows; "
                     "the load stopped there and can be run again"))

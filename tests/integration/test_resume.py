@@ -161,6 +161,9 @@ def test_a_worker_asked_to_stop_stops_in_seconds_and_its_job_resumes_elsewhere(s
         except subprocess.TimeoutExpired:
             raise AssertionError(f"still running 10 s after SIGTERM:\n{running.log_text()[-3000:]}") from None
         print(f"stopped {time.monotonic() - asked:.1f} s after SIGTERM")
+        stopped_log = running.log_text()
+        # an orderly stop: the job was told to stop before the producer went, and nothing says it failed
+        assert "level=error" not in stopped_log.lower() and "Bus.start() first" not in stopped_log, stopped_log[-4000:]
         resumed = wait_until(lambda: [ev for ev in job_events(settings, job_id) if ev["event"] == "RESUMED"],
                              "the job resumed", timeout=60)
         assert resumed[0]["worker"].endswith(f":{other.proc.pid}")

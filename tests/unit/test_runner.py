@@ -337,3 +337,46 @@ def test_the_worker_threads_run_calls_and_a_stuck_one_does_not_hold_the_exit():
         "loop.run_until_complete(asyncio.sleep(0.1))\n"
         "loop.close()\n")], timeout=30)
     assert stuck.returncode == 0
+
+
+def test_a_job_that_outlives_the_stop_wait_ends_quietly_once_the_producer_is_gone(monkeypatch, caplog):
+    """A worker stops its producer once the runner has waited STOP_WAIT for its jobs: a job still ending then
+    (here its cleanup outlasts the wait, then sends an event, as an ending job does) is neither failed (no ERROR
+    logged, no ERROR event) nor tried again nor acked: the worker that gets its partition resumes it."""
+    from pipeline import config
+    from pipeline.jobs.events import emit, event
+    from pipeline.kafka.bus import Bus
+
+    monkeypatch.setattr(runner_module, "STOP_WAIT", 0.05)
+    bus, stopped = Bus(config.load()), asyncio.Event()
+
+    class OutlivesTheStop(Jobs):
+        async def run(self, delivery: Delivery) -> None:
+            self.runs.append(delivery.job_id)
+            try:
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await stopped.wait()  # a cleanup that outlasts the runner's wait
+                    await emit(bus, event(delivery.job_id, "SPLIT_PROGRESS"))
+            except Exception:
+                runner_module.log.error("job failed")  # what the operations do with a job's failure
+                raise
+
+    async def main():
+        jobs, acked = OutlivesTheStop(), []
+        runner = JobRunner(jobs, 1, UnstartedJobs(JobsView(), 30))
+        runner.assigned({0})
+        await runner.deliver(Event(Message(0, 0, b"j"), acked))
+        await settle()
+        [running] = [r.task for r in runner._running.values()]
+        await runner.stop()  # the job does not stop within the wait
+        await bus.stop()
+        stopped.set()
+        await asyncio.wait_for(asyncio.gather(running, return_exceptions=True), 5)
+        assert running.cancelled() and jobs.runs == ["j"] and acked == []
+
+    with caplog.at_level("INFO"):
+        asyncio.run(main())
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    assert "jobs did not stop in time" in caplog.text
