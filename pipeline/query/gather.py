@@ -142,7 +142,14 @@ class Spill:
 
 
 async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float, sink: Spill | None) -> int:
-    """Wait for every shard's DONE, handing their rows to ``sink``; the total row count."""
+    """Wait for every shard's DONE, handing their rows to ``sink``; the total row count.
+
+    Every reply waiting is taken at each turn of the event loop, not one: the
+    reader (:class:`pipeline.kafka.replies.Replies`) queues a whole fetch in one
+    turn, so a requester taking one a turn fell behind whenever the loop was busy
+    (its worker scanning its own shards for the same export), and the replies
+    piled up in its memory (a 3M-row export grew the requesting worker by 60-80 MB).
+    """
     done: dict[int, int] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -151,30 +158,38 @@ async def collect(queue: asyncio.Queue[ShardReply], shards: int, timeout: float,
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise ScanError(f"the scan timed out waiting for shards {sorted(set(range(shards)) - set(done))}")
-        result = await asyncio.wait_for(queue.get(), remaining)
-        if result.kind == "ERROR":
-            raise ScanError(result.message or "a shard failed")
-        shard, seq = result.shard, result.seq
-        # After a hand-over a shard's scan can run twice (its old owner had not finished, or had not committed
-        # past it); both streams carry the same rows in the same messages, so a stream is taken in sequence
-        # only, starting again from its beginning when a message 0 comes, and a shard done is done: the owner
-        # that streamed it may skip the scan if the shard comes back to it, so nothing would end a restart.
-        if shard in done:
-            continue
-        if seq == 0:
-            expected[shard] = 0
-            if sink is not None:
-                sink.restart(shard)
-        if seq != expected.get(shard):
-            continue
-        expected[shard] = seq + 1
-        if result.kind == "DONE":
-            done[shard] = result.count
-            if sink is not None:
-                sink.done(shard)
-        elif sink is not None:
-            sink.add(shard, result.rows)
+        results = [await asyncio.wait_for(queue.get(), remaining)]
+        while not queue.empty():
+            results.append(queue.get_nowait())
+        for result in results:
+            _take(result, done, expected, sink)
     return sum(done.values())
+
+
+def _take(result: ShardReply, done: dict[int, int], expected: dict[int, int], sink: Spill | None) -> None:
+    """One reply of a scan: rows to ``sink`` in each shard's sequence, a shard's DONE into ``done``."""
+    if result.kind == "ERROR":
+        raise ScanError(result.message or "a shard failed")
+    shard, seq = result.shard, result.seq
+    # After a hand-over a shard's scan can run twice (its old owner had not finished, or had not committed
+    # past it); both streams carry the same rows in the same messages, so a stream is taken in sequence
+    # only, starting again from its beginning when a message 0 comes, and a shard done is done: the owner
+    # that streamed it may skip the scan if the shard comes back to it, so nothing would end a restart.
+    if shard in done:
+        return
+    if seq == 0:
+        expected[shard] = 0
+        if sink is not None:
+            sink.restart(shard)
+    if seq != expected.get(shard):
+        return
+    expected[shard] = seq + 1
+    if result.kind == "DONE":
+        done[shard] = result.count
+        if sink is not None:
+            sink.done(shard)
+    elif sink is not None:
+        sink.add(shard, result.rows)
 
 
 class Scanner:

@@ -269,6 +269,29 @@ def test_a_shard_streamed_again_while_its_rows_are_read_is_read_once(tmp_path):
     asyncio.run(main())
 
 
+def test_a_requester_keeps_up_with_a_reader_that_queues_a_whole_fetch_at_a_time(tmp_path):
+    """The replies' reader queues a whole fetch in one turn of the event loop; the requester takes every reply
+    waiting at each turn, so they never pile up in memory (taken one a turn, 4 came for each one taken)."""
+    async def main():
+        queue: asyncio.Queue = asyncio.Queue()
+        most = 0
+
+        async def reader() -> None:  # 50 fetches of 4 replies each, one fetch a turn
+            nonlocal most
+            for fetch in range(50):
+                for seq in range(fetch * 4, fetch * 4 + 4):
+                    queue.put_nowait(reply(0, "ROWS", seq, lines_of(seq + 1), 1))
+                most = max(most, queue.qsize())
+                await asyncio.sleep(0)
+            queue.put_nowait(reply(0, "DONE", 200, count=200))
+
+        reading = asyncio.ensure_future(reader())
+        assert await collect(queue, 1, 10, Spill(tmp_path / "scan", 1)) == 200
+        await reading
+        return most
+    assert asyncio.run(main()) <= 16  # a few fetches (wait_for takes turns of its own), not all 200 (183 before)
+
+
 def test_a_failed_scan_stops_the_reader_waiting_for_its_rows(tmp_path):
     spill = Spill(tmp_path / "scan", 2)
     spill.add(0, lines_of(1))
