@@ -168,9 +168,13 @@ def test_a_worker_killed_during_an_export_loses_and_doubles_nothing(settings, tm
         dead = f":{victim.proc.pid}"
         for name, job_id in started.items():
             assert ids_of_export(survivors[0], job_id, tmp_path, name) == list(range(rows))
-            runs = [ev for ev in job_events(settings, job_id) if ev["event"] in ("STARTED", "RESUMED")]
-            if runs[0]["worker"].endswith(dead):  # the victim's export was run again by a survivor
-                # as RESUMED, or as STARTED when the tracker that had the job's events was the victim's and had
-                # not folded its STARTED into the record yet (a re-run from the start is the same export)
+            events = job_events(settings, job_id)
+            runs = [ev for ev in events if ev["event"] in ("STARTED", "RESUMED")]
+            ended_by_victim = any(ev["worker"].endswith(dead) for ev in events if ev["event"] == "COMPLETE")
+            if runs[0]["worker"].endswith(dead) and not ended_by_victim:
+                # the victim's export, killed before it ended, was run again by a survivor: as RESUMED, or as
+                # STARTED when the tracker that had the job's events was the victim's and had not folded its
+                # STARTED into the record yet (a re-run from the start is the same export); an export the
+                # victim ended before the kill is not run again
                 assert any(not ev["worker"].endswith(dead) for ev in runs[1:]), runs
         scans_agree(survivors[1], rows)
